@@ -1,0 +1,184 @@
+"""Writes on organizations, members, API keys, and the audit trail every other service records to."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import ApiKey, ApiKeyScope, AuditLog, Membership, Organization, Role, User
+
+API_KEY_PREFIX = "cops"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is making a change: a signed-in user, an API key, or the system itself (commands, nightly jobs)."""
+
+    user: User | None = None
+    api_key: ApiKey | None = None
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        if self.user is not None:
+            return self.user.email
+        if self.api_key is not None:
+            return f"api-key:{self.api_key.prefix}"
+        return self.label or "system"
+
+
+SYSTEM = Actor(label="system")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def model_snapshot(instance: models.Model) -> dict[str, Any]:
+    """The concrete field values of a row, JSON-ready, for the audit trail's before/after."""
+    snapshot = {}
+    for field in instance._meta.concrete_fields:
+        if field.name in {"organization"}:
+            continue
+        snapshot[field.attname] = _json_safe(getattr(instance, field.attname))
+    return snapshot
+
+
+def audit_record(
+    *,
+    org: Organization,
+    actor: Actor,
+    action: str,
+    instance: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditLog:
+    if instance is not None:
+        object_type = object_type or instance._meta.model_name
+        object_id = object_id or str(instance.pk)
+    return AuditLog.objects.create(
+        organization=org,
+        actor_user=actor.user,
+        actor_api_key=actor.api_key,
+        actor_label=actor.display,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+    )
+
+
+@transaction.atomic
+def organization_create(*, slug: str, name: str, actor: Actor = SYSTEM, **settings_fields: Any) -> Organization:
+    if Organization.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": [_("An organization with the slug %(slug)s already exists.") % {"slug": slug}]})
+    org = Organization(slug=slug, name=name, **settings_fields)
+    org.full_clean()
+    org.save()
+    audit_record(org=org, actor=actor, action="organization.create", instance=org, after=model_snapshot(org))
+    return org
+
+
+@transaction.atomic
+def membership_set(*, org: Organization, user: User, role: str, actor: Actor = SYSTEM) -> Membership:
+    if role not in Role.values:
+        raise ValidationError(
+            {
+                "role": [
+                    _("Unknown role %(role)s; choose one of %(roles)s.")
+                    % {"role": role, "roles": ", ".join(Role.values)}
+                ]
+            }
+        )
+    membership, created = Membership.objects.update_or_create(user=user, organization=org, defaults={"role": role})
+    audit_record(
+        org=org,
+        actor=actor,
+        action="membership.create" if created else "membership.update",
+        instance=membership,
+        after={"user": user.email, "role": role},
+    )
+    return membership
+
+
+def user_create(*, email: str, password: str | None, first_name: str = "", last_name: str = "") -> User:
+    return User.objects.create_user(email=email, password=password, first_name=first_name, last_name=last_name)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_key_create(*, org: Organization, name: str, scopes: list[str], actor: Actor = SYSTEM) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored and cannot be shown again."""
+    unknown = sorted(set(scopes) - set(ApiKeyScope.values))
+    if unknown or not scopes:
+        raise ValidationError(
+            {"scopes": [_("Scopes must be one or more of %(allowed)s.") % {"allowed": ", ".join(ApiKeyScope.values)}]}
+        )
+    if not name.strip():
+        raise ValidationError({"name": [_("A key needs a name that says what uses it.")]})
+    prefix = secrets.token_hex(4)
+    plaintext = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        organization=org,
+        name=name.strip(),
+        prefix=prefix,
+        key_digest=_digest(plaintext),
+        scopes=sorted(set(scopes)),
+        created_by=actor.user,
+    )
+    key.full_clean()
+    key.save()
+    audit_record(
+        org=org,
+        actor=actor,
+        action="api_key.create",
+        instance=key,
+        after={"name": key.name, "prefix": prefix, "scopes": key.scopes},
+    )
+    return key, plaintext
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor: Actor = SYSTEM) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(org=key.organization, actor=actor, action="api_key.revoke", instance=key)
+    return key
+
+
+def api_key_authenticate(plaintext: str) -> ApiKey | None:
+    """The active key matching ``plaintext``, or None. Marks the key used at most once a minute."""
+    parts = plaintext.split("_")
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+        return None
+    key = ApiKey.objects.select_related("organization").filter(prefix=parts[1], revoked_at__isnull=True).first()
+    if key is None or not secrets.compare_digest(key.key_digest, _digest(plaintext)):
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > datetime.timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key

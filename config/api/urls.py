@@ -1,0 +1,18 @@
+"""The REST API v1 router. Later capabilities register their resources here too."""
+
+from rest_framework.routers import DefaultRouter
+
+from crm import api as crm_api
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("customers", crm_api.CustomerViewSet, basename="customer")
+router.register("orders", crm_api.OrderViewSet, basename="order")
+router.register("channels", crm_api.ChannelViewSet, basename="channel")
+router.register("channel-spend", crm_api.ChannelSpendViewSet, basename="channel-spend")
+router.register("events", crm_api.EventViewSet, basename="event")
+router.register("feedback", crm_api.FeedbackViewSet, basename="feedback")
+router.register("notes", crm_api.NoteViewSet, basename="note")
+router.register("tasks", crm_api.TaskViewSet, basename="task")
+
+api_v1_patterns = router.urls

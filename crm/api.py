@@ -1,0 +1,288 @@
+"""REST resources for the CRM: serializers validate shape and references, services do the writing.
+
+References between resources use the keys integrations already hold: channels by ``code``, customers by
+``id`` or ``customer_external_id``, people by e-mail. All are resolved inside the caller's organization, so
+another organization's row is reported as unknown, never used.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from accounts.models import User
+from accounts.permissions import FOLLOW_UP_WRITERS
+from config.api.base import OrganizationModelViewSet, OrganizationScopedRelatedField, StrictSerializerMixin
+from crm import filters, services
+from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
+
+
+class MemberEmailField(serializers.SlugRelatedField):
+    """A member of the caller's organization, named by e-mail address."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="email", **kwargs)
+
+    def get_queryset(self):
+        org = self.context.get("organization")
+        if org is None:
+            return User.objects.none()
+        return User.objects.filter(memberships__organization=org)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(str(data).strip().lower())
+
+
+def channel_field(**kwargs) -> OrganizationScopedRelatedField:
+    return OrganizationScopedRelatedField(Channel, slug_field="code", **kwargs)
+
+
+class CustomerReferenceMixin(serializers.Serializer):
+    """Accepts ``customer`` (id) or ``customer_external_id`` and resolves either to one customer."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        external_id = attrs.pop("customer_external_id", None)
+        if external_id is not None:
+            org = self.context["organization"]
+            customer = Customer.objects.for_org(org).filter(external_id=external_id).first()
+            if customer is None:
+                raise serializers.ValidationError(
+                    {"customer_external_id": [_("No customer with this external id exists in your organization.")]}
+                )
+            attrs["customer"] = customer
+        if "customer" not in attrs and not self.partial:
+            raise serializers.ValidationError({"customer": [_("Give customer or customer_external_id.")]})
+        return attrs
+
+
+class ChannelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Channel
+        fields = ["id", "code", "name", "kind", "is_active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        validators = []  # uniqueness is checked by the service, with the organization
+
+
+class ChannelSpendSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    channel = channel_field()
+
+    class Meta:
+        model = ChannelSpend
+        fields = ["id", "channel", "date", "amount"]
+        read_only_fields = ["id"]
+        validators = []
+
+
+class CustomerSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    channel = channel_field(required=False, allow_null=True)
+    owner = MemberEmailField(required=False, allow_null=True)
+    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=50)
+    attributes = serializers.DictField(required=False)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "external_id",
+            "name",
+            "email",
+            "phone",
+            "channel",
+            "created_at",
+            "updated_at",
+            "owner",
+            "consent_email",
+            "consent_email_at",
+            "consent_sms",
+            "consent_sms_at",
+            "tags",
+            "attributes",
+        ]
+        read_only_fields = ["id", "updated_at", "consent_email_at", "consent_sms_at"]
+        validators = []
+
+
+class OrderSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers.ModelSerializer):
+    customer = OrganizationScopedRelatedField(Customer, required=False)
+    customer_external_id = serializers.CharField(max_length=100, required=False)
+    channel = channel_field(required=False, allow_null=True)
+    currency = serializers.CharField(max_length=3, required=False)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "external_id",
+            "customer",
+            "customer_external_id",
+            "ordered_at",
+            "amount",
+            "currency",
+            "status",
+            "channel",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        validators = []
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["customer_external_id"] = instance.customer.external_id
+        return data
+
+
+class EventSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers.ModelSerializer):
+    customer = OrganizationScopedRelatedField(Customer, required=False)
+    customer_external_id = serializers.CharField(max_length=100, required=False)
+    properties = serializers.DictField(required=False)
+
+    class Meta:
+        model = Event
+        fields = ["id", "customer", "customer_external_id", "name", "occurred_at", "properties"]
+        read_only_fields = ["id"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["customer_external_id"] = instance.customer.external_id
+        return data
+
+
+class FeedbackSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers.ModelSerializer):
+    customer = OrganizationScopedRelatedField(Customer, required=False)
+    customer_external_id = serializers.CharField(max_length=100, required=False)
+    scale_max = serializers.IntegerField(required=False, min_value=2, max_value=100)
+
+    class Meta:
+        model = Feedback
+        fields = ["id", "customer", "customer_external_id", "kind", "score", "scale_max", "comment", "answered_at"]
+        read_only_fields = ["id"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["customer_external_id"] = instance.customer.external_id
+        return data
+
+
+class NoteSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    customer = OrganizationScopedRelatedField(Customer)
+    author = serializers.SlugRelatedField(slug_field="email", read_only=True)
+
+    class Meta:
+        model = Note
+        fields = ["id", "customer", "body", "author", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+class TaskSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    customer = OrganizationScopedRelatedField(Customer, required=False, allow_null=True)
+    owner = MemberEmailField(required=False, allow_null=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "customer",
+            "title",
+            "description",
+            "owner",
+            "due_date",
+            "status",
+            "created_at",
+            "completed_at",
+        ]
+        read_only_fields = ["id", "created_at", "completed_at"]
+
+
+class ChannelViewSet(OrganizationModelViewSet):
+    model = Channel
+    serializer_class = ChannelSerializer
+    filterset_class = filters.ChannelFilter
+    create_service = services.channel_create
+    update_service = services.channel_update
+    delete_service = services.channel_delete
+    instance_argument = "channel"
+
+
+class ChannelSpendViewSet(OrganizationModelViewSet):
+    model = ChannelSpend
+    serializer_class = ChannelSpendSerializer
+    filterset_class = filters.ChannelSpendFilter
+    create_service = services.channel_spend_create
+    update_service = services.channel_spend_update
+    delete_service = services.channel_spend_delete
+    instance_argument = "spend"
+    select_related = ("channel",)
+
+
+class CustomerViewSet(OrganizationModelViewSet):
+    model = Customer
+    serializer_class = CustomerSerializer
+    filterset_class = filters.CustomerFilter
+    create_service = services.customer_create
+    update_service = services.customer_update
+    delete_service = services.customer_delete
+    instance_argument = "customer"
+    select_related = ("channel", "owner")
+
+
+class OrderViewSet(OrganizationModelViewSet):
+    model = Order
+    serializer_class = OrderSerializer
+    filterset_class = filters.OrderFilter
+    create_service = services.order_create
+    update_service = services.order_update
+    delete_service = services.order_delete
+    instance_argument = "order"
+    select_related = ("customer", "channel")
+
+
+class EventViewSet(OrganizationModelViewSet):
+    """Events are facts: they can be recorded and deleted, not edited."""
+
+    model = Event
+    serializer_class = EventSerializer
+    filterset_class = filters.EventFilter
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    create_service = services.event_create
+    delete_service = services.event_delete
+    instance_argument = "event"
+    select_related = ("customer",)
+
+
+class FeedbackViewSet(OrganizationModelViewSet):
+    """Survey answers are facts: they can be recorded and deleted, not edited."""
+
+    model = Feedback
+    serializer_class = FeedbackSerializer
+    filterset_class = filters.FeedbackFilter
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    create_service = services.feedback_create
+    delete_service = services.feedback_delete
+    instance_argument = "feedback"
+    select_related = ("customer",)
+
+
+class NoteViewSet(OrganizationModelViewSet):
+    model = Note
+    serializer_class = NoteSerializer
+    filterset_class = filters.NoteFilter
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    write_roles = FOLLOW_UP_WRITERS
+    create_service = services.note_create
+    delete_service = services.note_delete
+    instance_argument = "note"
+    select_related = ("author",)
+
+
+class TaskViewSet(OrganizationModelViewSet):
+    model = Task
+    serializer_class = TaskSerializer
+    filterset_class = filters.TaskFilter
+    write_roles = FOLLOW_UP_WRITERS
+    create_service = services.task_create
+    update_service = services.task_update
+    delete_service = services.task_delete
+    instance_argument = "task"
+    select_related = ("owner", "customer")

@@ -1,0 +1,110 @@
+"""Query-parameter filters for the CRM resources of the API."""
+
+import django_filters
+
+from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
+from crm.selectors import with_tag
+
+
+class CustomerFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label="Search name, e-mail, phone or exact external id")
+    external_id = django_filters.CharFilter()
+    email = django_filters.CharFilter(lookup_expr="iexact")
+    channel = django_filters.CharFilter(field_name="channel__code")
+    tag = django_filters.CharFilter(method="filter_tag")
+    owner = django_filters.CharFilter(field_name="owner__email", lookup_expr="iexact")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    consent_email = django_filters.BooleanFilter()
+
+    class Meta:
+        model = Customer
+        fields = []
+
+    def filter_q(self, queryset, name, value):
+        from django.db.models import Q
+
+        return queryset.filter(
+            Q(name__icontains=value) | Q(email__icontains=value) | Q(phone__icontains=value) | Q(external_id=value)
+        )
+
+    def filter_tag(self, queryset, name, value):
+        return with_tag(queryset, value)
+
+
+class OrderFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
+    external_id = django_filters.CharFilter()
+    status = django_filters.ChoiceFilter(choices=Order._meta.get_field("status").choices)
+    channel = django_filters.CharFilter(field_name="channel__code")
+    ordered_after = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
+    ordered_before = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
+    min_amount = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
+
+    class Meta:
+        model = Order
+        fields = []
+
+
+class ChannelFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=Channel._meta.get_field("kind").choices)
+    is_active = django_filters.BooleanFilter()
+    code = django_filters.CharFilter()
+
+    class Meta:
+        model = Channel
+        fields = []
+
+
+class ChannelSpendFilter(django_filters.FilterSet):
+    channel = django_filters.CharFilter(field_name="channel__code")
+    date_from = django_filters.DateFilter(field_name="date", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="date", lookup_expr="lte")
+
+    class Meta:
+        model = ChannelSpend
+        fields = []
+
+
+class EventFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
+    name = django_filters.CharFilter()
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = Event
+        fields = []
+
+
+class FeedbackFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
+    kind = django_filters.ChoiceFilter(choices=Feedback._meta.get_field("kind").choices)
+    answered_after = django_filters.IsoDateTimeFilter(field_name="answered_at", lookup_expr="gte")
+    answered_before = django_filters.IsoDateTimeFilter(field_name="answered_at", lookup_expr="lt")
+
+    class Meta:
+        model = Feedback
+        fields = []
+
+
+class NoteFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id")
+
+    class Meta:
+        model = Note
+        fields = []
+
+
+class TaskFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    status = django_filters.ChoiceFilter(choices=Task._meta.get_field("status").choices)
+    owner = django_filters.CharFilter(field_name="owner__email", lookup_expr="iexact")
+    due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lte")
+
+    class Meta:
+        model = Task
+        fields = []

@@ -1,0 +1,275 @@
+"""The customer records ops staff look after and everything the nightly engine learns from.
+
+Every table leads its hot indexes with ``organization_id`` (DESIGN.md §6): each query is scoped to one
+organization, and the same layout later lets Postgres shard by organization.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.tenancy import TenantModel
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class ChannelKind(models.TextChoices):
+    PAID = "paid", _("Paid")
+    ORGANIC = "organic", _("Organic")
+    REFERRAL = "referral", _("Referral")
+    PARTNER = "partner", _("Partner")
+    SOCIAL = "social", _("Social")
+    EMAIL = "email", _("E-mail")
+    OFFLINE = "offline", _("Offline")
+    OTHER = "other", _("Other")
+
+
+class Channel(TenantModel):
+    code = models.SlugField(_("code"), max_length=50)
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=16, choices=ChannelKind.choices, default=ChannelKind.OTHER)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "code"],
+                name="channel_unique_org_code",
+                violation_error_message=_("A channel with this code already exists."),
+            )
+        ]
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChannelSpend(TenantModel):
+    """Money spent on a channel on one day (a monthly figure is stored on the month's first day)."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="spend")
+    date = models.DateField(_("date"))
+    amount = models.DecimalField(_("amount"), **MONEY, validators=[MinValueValidator(0)])
+
+    class Meta:
+        ordering = ["-date", "channel_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "channel", "date"],
+                name="spend_unique_org_channel_date",
+                violation_error_message=_("Spend for this channel and date already exists; update it instead."),
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "date"], name="spend_org_date")]
+        verbose_name = _("channel spend")
+        verbose_name_plural = _("channel spend")
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.date} {self.amount}"
+
+
+class Customer(TenantModel):
+    external_id = models.CharField(_("external id"), max_length=100)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    email = models.EmailField(_("e-mail"), max_length=254, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    channel = models.ForeignKey(
+        Channel,
+        verbose_name=_("acquisition channel"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_customers",
+    )
+    consent_email = models.BooleanField(_("e-mail consent"), default=False)
+    consent_email_at = models.DateTimeField(_("e-mail consent changed"), null=True, blank=True)
+    consent_sms = models.BooleanField(_("SMS consent"), default=False)
+    consent_sms_at = models.DateTimeField(_("SMS consent changed"), null=True, blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    attributes = models.JSONField(_("custom attributes"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "external_id"],
+                name="customer_unique_org_external_id",
+                violation_error_message=_("A customer with this external id already exists."),
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "created_at"], name="customer_org_created"),
+            models.Index(fields=["organization", "email"], name="customer_org_email"),
+            models.Index(fields=["organization", "channel"], name="customer_org_channel"),
+            models.Index(fields=["organization", "owner"], name="customer_org_owner"),
+        ]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.external_id
+
+
+class OrderStatus(models.TextChoices):
+    COMPLETED = "completed", _("Completed")
+    PENDING = "pending", _("Pending")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUNDED = "refunded", _("Refunded")
+
+
+class Order(TenantModel):
+    external_id = models.CharField(_("external id"), max_length=100)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="orders")
+    ordered_at = models.DateTimeField(_("ordered at"))
+    amount = models.DecimalField(_("amount"), **MONEY, validators=[MinValueValidator(0)])
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    status = models.CharField(_("status"), max_length=16, choices=OrderStatus.choices, default=OrderStatus.COMPLETED)
+    channel = models.ForeignKey(
+        Channel, verbose_name=_("channel"), null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-ordered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "external_id"],
+                name="order_unique_org_external_id",
+                violation_error_message=_("An order with this external id already exists."),
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "customer", "ordered_at"], name="order_org_customer_date"),
+            models.Index(fields=["organization", "ordered_at"], name="order_org_date"),
+        ]
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Event(TenantModel):
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(_("name"), max_length=100)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "customer", "occurred_at"], name="event_org_customer_date"),
+            models.Index(fields=["organization", "name", "occurred_at"], name="event_org_name_date"),
+        ]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.occurred_at:%Y-%m-%d}"
+
+
+class FeedbackKind(models.TextChoices):
+    NPS = "nps", _("NPS")
+    CSAT = "csat", _("CSAT")
+
+
+class Feedback(TenantModel):
+    """A survey answer. NPS is 0–10; CSAT is 1 to ``scale_max`` (the survey's own scale, 5 by default)."""
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="feedback"
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=FeedbackKind.choices)
+    score = models.PositiveSmallIntegerField(_("score"))
+    scale_max = models.PositiveSmallIntegerField(
+        _("scale maximum"), default=10, validators=[MinValueValidator(2), MaxValueValidator(100)]
+    )
+    comment = models.TextField(_("comment"), blank=True, max_length=5000)
+    answered_at = models.DateTimeField(_("answered at"))
+
+    class Meta:
+        ordering = ["-answered_at", "-id"]
+        indexes = [models.Index(fields=["organization", "kind", "answered_at"], name="feedback_org_kind_date")]
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.score}"
+
+
+class Note(TenantModel):
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("author"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    body = models.TextField(_("note"), max_length=10000)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "customer", "created_at"], name="note_org_customer_date")]
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
+
+    def __str__(self) -> str:
+        return self.body[:60]
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Task(TenantModel):
+    """A follow-up for ops staff, usually about one customer."""
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("description"), blank=True, max_length=10000)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="crm_tasks",
+    )
+    due_date = models.DateField(_("due date"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["status", "due_date", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "owner", "status", "due_date"], name="task_org_owner_status"),
+            models.Index(fields=["organization", "customer"], name="task_org_customer"),
+        ]
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
+
+    def __str__(self) -> str:
+        return self.title

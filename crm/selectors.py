@@ -1,0 +1,133 @@
+"""Reads of CRM records for pages, the API and reports. Nothing here writes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
+
+from accounts.models import Organization, User
+from crm.models import Channel, Customer, Event, Feedback, Note, Order, OrderStatus, Task, TaskStatus
+
+#: Sort keys a person may choose on the customer list, mapped to their ORM ordering.
+CUSTOMER_SORTS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "name": ("name", "id"),
+    "-name": ("-name", "-id"),
+    "external_id": ("external_id",),
+}
+
+
+def with_tag(queryset: QuerySet, tag: str) -> QuerySet:
+    """Rows whose JSON ``tags`` list holds ``tag`` exactly (jsonb containment on Postgres, text match on SQLite)."""
+    if connection.vendor == "postgresql":
+        return queryset.filter(tags__contains=[tag])
+    return queryset.filter(tags__icontains=json.dumps(tag))
+
+
+def customers_search(
+    *,
+    org: Organization,
+    query: str = "",
+    channel_code: str = "",
+    tag: str = "",
+    owner: User | None = None,
+    unassigned: bool = False,
+    sort: str = "newest",
+) -> QuerySet[Customer]:
+    customers = Customer.objects.for_org(org).select_related("channel", "owner")
+    query = query.strip()
+    if query:
+        customers = customers.filter(
+            Q(name__icontains=query)
+            | Q(email__icontains=query)
+            | Q(external_id__iexact=query)
+            | Q(phone__icontains=query)
+        )
+    if channel_code:
+        customers = customers.filter(channel__code=channel_code)
+    if tag:
+        customers = with_tag(customers, tag)
+    if owner is not None:
+        customers = customers.filter(owner=owner)
+    if unassigned:
+        customers = customers.filter(owner__isnull=True)
+    return customers.order_by(*CUSTOMER_SORTS.get(sort, CUSTOMER_SORTS["newest"]))
+
+
+@dataclass(frozen=True)
+class CustomerOrderSummary:
+    order_count: int
+    revenue: Decimal
+    first_order_at: datetime.datetime | None
+    last_order_at: datetime.datetime | None
+
+    @property
+    def average_order_value(self) -> Decimal:
+        return (self.revenue / self.order_count).quantize(Decimal("0.01")) if self.order_count else Decimal("0")
+
+
+def customer_order_summary(*, customer: Customer) -> CustomerOrderSummary:
+    """Totals over completed orders: what the customer has actually bought."""
+    totals = (
+        Order.objects.for_org(customer.organization_id)
+        .filter(customer=customer, status=OrderStatus.COMPLETED)
+        .aggregate(count=Count("id"), revenue=Sum("amount"), first=Min("ordered_at"), last=Max("ordered_at"))
+    )
+    return CustomerOrderSummary(
+        order_count=totals["count"],
+        revenue=totals["revenue"] or Decimal("0"),
+        first_order_at=totals["first"],
+        last_order_at=totals["last"],
+    )
+
+
+def customer_orders(*, customer: Customer) -> QuerySet[Order]:
+    return Order.objects.for_org(customer.organization_id).filter(customer=customer).select_related("channel")
+
+
+def customer_events(*, customer: Customer) -> QuerySet[Event]:
+    return Event.objects.for_org(customer.organization_id).filter(customer=customer)
+
+
+def customer_feedback(*, customer: Customer) -> QuerySet[Feedback]:
+    return Feedback.objects.for_org(customer.organization_id).filter(customer=customer)
+
+
+def customer_notes(*, customer: Customer) -> QuerySet[Note]:
+    return Note.objects.for_org(customer.organization_id).filter(customer=customer).select_related("author")
+
+
+def customer_tasks(*, customer: Customer) -> QuerySet[Task]:
+    return Task.objects.for_org(customer.organization_id).filter(customer=customer).select_related("owner")
+
+
+def tasks_inbox(*, org: Organization, user: User, status: str = TaskStatus.OPEN, scope: str = "mine") -> QuerySet[Task]:
+    """Tasks for the inbox: mine, unassigned or everyone's, oldest due first, undated last."""
+    tasks = Task.objects.for_org(org).select_related("customer", "owner")
+    if status:
+        tasks = tasks.filter(status=status)
+    if scope == "mine":
+        tasks = tasks.filter(owner=user)
+    elif scope == "unassigned":
+        tasks = tasks.filter(owner__isnull=True)
+    return tasks.order_by(F("due_date").asc(nulls_last=True), "-id")
+
+
+def channels_list(*, org: Organization) -> QuerySet[Channel]:
+    return Channel.objects.for_org(org).order_by("name")
+
+
+def org_counts(*, org: Organization) -> dict[str, int]:
+    """Headline counts for the home page."""
+    return {
+        "customers": Customer.objects.for_org(org).count(),
+        "orders": Order.objects.for_org(org).count(),
+        "channels": Channel.objects.for_org(org).count(),
+        "open_tasks": Task.objects.for_org(org).filter(status=TaskStatus.OPEN).count(),
+    }
