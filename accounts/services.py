@@ -171,7 +171,7 @@ def api_key_revoke(*, key: ApiKey, actor: Actor = SYSTEM) -> ApiKey:
 
 def api_key_authenticate(plaintext: str) -> ApiKey | None:
     """The active key matching ``plaintext``, or None. Marks the key used at most once a minute."""
-    parts = plaintext.split("_")
+    parts = plaintext.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None
     key = ApiKey.objects.select_related("organization").filter(prefix=parts[1], revoked_at__isnull=True).first()
