@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 NightlyStep = Callable[[Organization, datetime.date], int]
 
+#: First key of the PostgreSQL advisory lock (the second is the organization id).
+NIGHTLY_LOCK_NAMESPACE = 7301
+
 
 class NightlyAlreadyRunningError(Exception):
     """Another nightly run holds this organization's lock."""
@@ -57,7 +60,7 @@ def _lock_organization(org: Organization) -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [7301, org.pk])
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [NIGHTLY_LOCK_NAMESPACE, org.pk])
         (acquired,) = cursor.fetchone()
     if not acquired:
         raise NightlyAlreadyRunningError(f"a nightly run for organization {org.slug} is already in progress")
