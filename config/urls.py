@@ -11,6 +11,7 @@ urlpatterns = [
     path("", crm_views.home, name="home"),
     path("", include("crm.urls")),
     path("accounts/", include("accounts.urls")),
+    path("reports/", include("reporting.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),

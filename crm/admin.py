@@ -1,29 +1,25 @@
 from django.contrib import admin
 
+from accounts.admin import OrganizationScopedAdmin
 from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
 
 
-class OrganizationListFilterMixin:
-    list_filter = ["organization"]
-    list_select_related = ["organization"]
-
-
 @admin.register(Channel)
-class ChannelAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
+class ChannelAdmin(OrganizationScopedAdmin):
     list_display = ["name", "code", "kind", "is_active", "organization"]
     list_filter = ["organization", "kind", "is_active"]
     search_fields = ["name", "code"]
 
 
 @admin.register(ChannelSpend)
-class ChannelSpendAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
+class ChannelSpendAdmin(OrganizationScopedAdmin):
     list_display = ["date", "channel", "amount", "organization"]
     date_hierarchy = "date"
     raw_id_fields = ["channel"]
 
 
 @admin.register(Customer)
-class CustomerAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
+class CustomerAdmin(OrganizationScopedAdmin):
     list_display = ["external_id", "name", "email", "channel", "owner", "created_at", "organization"]
     search_fields = ["external_id", "name", "email", "phone"]
     raw_id_fields = ["channel", "owner"]
@@ -31,7 +27,7 @@ class CustomerAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
+class OrderAdmin(OrganizationScopedAdmin):
     list_display = ["external_id", "customer", "ordered_at", "amount", "currency", "status", "organization"]
     list_filter = ["organization", "status"]
     search_fields = ["external_id", "customer__external_id"]
@@ -40,7 +36,7 @@ class OrderAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
+class EventAdmin(OrganizationScopedAdmin):
     list_display = ["name", "customer", "occurred_at", "organization"]
     search_fields = ["name", "customer__external_id"]
     raw_id_fields = ["customer"]
@@ -48,20 +44,20 @@ class EventAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
+class FeedbackAdmin(OrganizationScopedAdmin):
     list_display = ["kind", "score", "scale_max", "customer", "answered_at", "organization"]
     list_filter = ["organization", "kind"]
     raw_id_fields = ["customer"]
 
 
 @admin.register(Note)
-class NoteAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
+class NoteAdmin(OrganizationScopedAdmin):
     list_display = ["customer", "author", "created_at", "organization"]
     raw_id_fields = ["customer", "author"]
 
 
 @admin.register(Task)
-class TaskAdmin(OrganizationListFilterMixin, admin.ModelAdmin):
+class TaskAdmin(OrganizationScopedAdmin):
     list_display = ["title", "customer", "owner", "due_date", "status", "organization"]
     list_filter = ["organization", "status"]
     raw_id_fields = ["customer", "owner", "created_by"]
