@@ -29,14 +29,16 @@ class ApiKeyPrincipal:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <api key>``. Another scheme (or none) is left to the next authenticator.
+
+    The scheme name is matched case-insensitively, as RFC 9110 §11.1 requires.
+    """
+
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header:
-            return None
-        parts = header.split()
-        if parts[0] != self.keyword:
+        parts = authentication.get_authorization_header(request).decode("latin-1").split()
+        if not parts or parts[0].lower() != self.keyword.lower():
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(_("Send the header as 'Authorization: Bearer <api key>'."))

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.models import ApiKey, ApiKeyScope, AuditLog, Membership, Organization, Role, User
 
 API_KEY_PREFIX = "cops"
+CURRENCY_CODE_LENGTH = 3
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,18 @@ def audit_record(
 
 @transaction.atomic
 def organization_create(*, slug: str, name: str, actor: Actor = SYSTEM, **settings_fields: Any) -> Organization:
+    """Create a tenant with the playbook defaults, overridden by ``settings_fields`` (time zone, currency, …)."""
+    unknown = sorted(set(settings_fields) - {field.name for field in Organization._meta.concrete_fields})
+    if unknown:
+        raise ValidationError({field: [_("Unknown field.")] for field in unknown})
+    currency = settings_fields.get("currency")
+    if currency is not None and not (
+        isinstance(currency, str)
+        and len(currency) == CURRENCY_CODE_LENGTH
+        and currency.isascii()
+        and currency.isupper()
+    ):
+        raise ValidationError({"currency": [_("Use a three-letter ISO 4217 code such as CNY or USD.")]})
     if Organization.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": [_("An organization with the slug %(slug)s already exists.") % {"slug": slug}]})
     org = Organization(slug=slug, name=name, **settings_fields)
@@ -109,12 +122,14 @@ def membership_set(*, org: Organization, user: User, role: str, actor: Actor = S
                 ]
             }
         )
+    previous_role = Membership.objects.filter(user=user, organization=org).values_list("role", flat=True).first()
     membership, created = Membership.objects.update_or_create(user=user, organization=org, defaults={"role": role})
     audit_record(
         org=org,
         actor=actor,
         action="membership.create" if created else "membership.update",
         instance=membership,
+        before=None if created else {"user": user.email, "role": previous_role},
         after={"user": user.email, "role": role},
     )
     return membership
@@ -136,7 +151,7 @@ def api_key_create(*, org: Organization, name: str, scopes: list[str], actor: Ac
         raise ValidationError(
             {"scopes": [_("Scopes must be one or more of %(allowed)s.") % {"allowed": ", ".join(ApiKeyScope.values)}]}
         )
-    if not name.strip():
+    if not isinstance(name, str) or not name.strip():
         raise ValidationError({"name": [_("A key needs a name that says what uses it.")]})
     prefix = secrets.token_hex(4)
     plaintext = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
@@ -162,15 +177,25 @@ def api_key_create(*, org: Organization, name: str, scopes: list[str], actor: Ac
 
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, actor: Actor = SYSTEM) -> ApiKey:
+    """Revoke a key for good; revoking it again changes nothing and records nothing."""
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-        audit_record(org=key.organization, actor=actor, action="api_key.revoke", instance=key)
+        audit_record(
+            org=key.organization,
+            actor=actor,
+            action="api_key.revoke",
+            instance=key,
+            before={"revoked_at": None},
+            after={"revoked_at": key.revoked_at.isoformat()},
+        )
     return key
 
 
 def api_key_authenticate(plaintext: str) -> ApiKey | None:
     """The active key matching ``plaintext``, or None. Marks the key used at most once a minute."""
+    if not isinstance(plaintext, str):
+        return None
     parts = plaintext.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None

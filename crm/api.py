@@ -18,7 +18,7 @@ from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, O
 
 
 class MemberEmailField(serializers.SlugRelatedField):
-    """A member of the caller's organization, named by e-mail address."""
+    """An active member of the caller's organization, named by e-mail address."""
 
     def __init__(self, **kwargs):
         super().__init__(slug_field="email", **kwargs)
@@ -27,7 +27,7 @@ class MemberEmailField(serializers.SlugRelatedField):
         org = self.context.get("organization")
         if org is None:
             return User.objects.none()
-        return User.objects.filter(memberships__organization=org)
+        return User.objects.filter(memberships__organization=org, is_active=True)
 
     def to_internal_value(self, data):
         return super().to_internal_value(str(data).strip().lower())
@@ -57,6 +57,8 @@ class CustomerReferenceMixin(serializers.Serializer):
 
 
 class ChannelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """An acquisition channel, referenced elsewhere by its ``code``."""
+
     class Meta:
         model = Channel
         fields = ["id", "code", "name", "kind", "is_active", "created_at"]
@@ -65,6 +67,8 @@ class ChannelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 
 class ChannelSpendSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """Money spent on a channel on one day (a month's spend goes on its first day)."""
+
     channel = channel_field()
 
     class Meta:
@@ -75,6 +79,8 @@ class ChannelSpendSerializer(StrictSerializerMixin, serializers.ModelSerializer)
 
 
 class CustomerSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """A customer. Without ``external_id`` one is generated; ``owner`` is a member's e-mail address."""
+
     channel = channel_field(required=False, allow_null=True)
     owner = MemberEmailField(required=False, allow_null=True)
     external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
@@ -105,6 +111,8 @@ class CustomerSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 
 class OrderSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers.ModelSerializer):
+    """An order of a customer (``customer`` id or ``customer_external_id``); ``external_id`` is unique."""
+
     customer = OrganizationScopedRelatedField(Customer, required=False)
     customer_external_id = serializers.CharField(max_length=100, required=False)
     channel = channel_field(required=False, allow_null=True)
@@ -134,6 +142,8 @@ class OrderSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers
 
 
 class EventSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers.ModelSerializer):
+    """Something a customer did, with free-form ``properties``."""
+
     customer = OrganizationScopedRelatedField(Customer, required=False)
     customer_external_id = serializers.CharField(max_length=100, required=False)
     properties = serializers.DictField(required=False)
@@ -150,6 +160,8 @@ class EventSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers
 
 
 class FeedbackSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers.ModelSerializer):
+    """A survey answer: NPS 0–10, or CSAT from 1 to ``scale_max`` (5 unless given)."""
+
     customer = OrganizationScopedRelatedField(Customer, required=False)
     customer_external_id = serializers.CharField(max_length=100, required=False)
     scale_max = serializers.IntegerField(required=False, min_value=2, max_value=100)
@@ -166,6 +178,8 @@ class FeedbackSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializ
 
 
 class NoteSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """A note on a customer; the author is the signed-in person (none for an API key)."""
+
     customer = OrganizationScopedRelatedField(Customer)
     author = serializers.SlugRelatedField(slug_field="email", read_only=True)
 
@@ -176,6 +190,8 @@ class NoteSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 
 class TaskSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """A follow-up task; ``owner`` is a member's e-mail. Setting ``status`` to done stamps ``completed_at``."""
+
     customer = OrganizationScopedRelatedField(Customer, required=False, allow_null=True)
     owner = MemberEmailField(required=False, allow_null=True)
 
@@ -196,6 +212,8 @@ class TaskSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 
 class ChannelViewSet(OrganizationModelViewSet):
+    """Acquisition channels. A channel that customers or orders refer to cannot be deleted; deactivate it."""
+
     model = Channel
     serializer_class = ChannelSerializer
     filterset_class = filters.ChannelFilter
@@ -206,6 +224,8 @@ class ChannelViewSet(OrganizationModelViewSet):
 
 
 class ChannelSpendViewSet(OrganizationModelViewSet):
+    """Spend per channel and day; one row per (channel, date)."""
+
     model = ChannelSpend
     serializer_class = ChannelSpendSerializer
     filterset_class = filters.ChannelSpendFilter
@@ -217,6 +237,8 @@ class ChannelSpendViewSet(OrganizationModelViewSet):
 
 
 class CustomerViewSet(OrganizationModelViewSet):
+    """Customers of your organization. Deleting one deletes their orders, events, answers, notes and tasks."""
+
     model = Customer
     serializer_class = CustomerSerializer
     filterset_class = filters.CustomerFilter
@@ -228,6 +250,8 @@ class CustomerViewSet(OrganizationModelViewSet):
 
 
 class OrderViewSet(OrganizationModelViewSet):
+    """Orders. Only completed orders count towards revenue and scores."""
+
     model = Order
     serializer_class = OrderSerializer
     filterset_class = filters.OrderFilter
@@ -265,6 +289,8 @@ class FeedbackViewSet(OrganizationModelViewSet):
 
 
 class NoteViewSet(OrganizationModelViewSet):
+    """Notes on customers: added and deleted, not edited. Ops, marketers and admins may write them."""
+
     model = Note
     serializer_class = NoteSerializer
     filterset_class = filters.NoteFilter
@@ -277,6 +303,8 @@ class NoteViewSet(OrganizationModelViewSet):
 
 
 class TaskViewSet(OrganizationModelViewSet):
+    """Follow-up tasks. Ops, marketers and admins may write them."""
+
     model = Task
     serializer_class = TaskSerializer
     filterset_class = filters.TaskFilter

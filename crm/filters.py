@@ -1,9 +1,28 @@
-"""Query-parameter filters for the CRM resources of the API."""
+"""Query-parameter filters for the CRM resources of the API.
+
+A filter value that does not parse is a 400 naming the parameter (django-filter's strict mode), never an
+empty page that looks like "no data".
+"""
 
 import django_filters
+from django import forms
 
 from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
-from crm.selectors import with_tag
+from crm.selectors import customer_text_match, with_tag
+
+#: Ids are bigint columns; a larger number would overflow inside the database driver.
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.Filter):
+    """A row id: a whole number in the id column's range (``NumberFilter`` would pass 1e30 to the driver)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -22,18 +41,14 @@ class CustomerFilter(django_filters.FilterSet):
         fields = []
 
     def filter_q(self, queryset, name, value):
-        from django.db.models import Q
-
-        return queryset.filter(
-            Q(name__icontains=value) | Q(email__icontains=value) | Q(phone__icontains=value) | Q(external_id=value)
-        )
+        return queryset.filter(customer_text_match(value.strip())) if value.strip() else queryset
 
     def filter_tag(self, queryset, name, value):
         return with_tag(queryset, value)
 
 
 class OrderFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
     external_id = django_filters.CharFilter()
     status = django_filters.ChoiceFilter(choices=Order._meta.get_field("status").choices)
@@ -68,7 +83,7 @@ class ChannelSpendFilter(django_filters.FilterSet):
 
 
 class EventFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
     name = django_filters.CharFilter()
     occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
@@ -80,7 +95,7 @@ class EventFilter(django_filters.FilterSet):
 
 
 class FeedbackFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
     kind = django_filters.ChoiceFilter(choices=Feedback._meta.get_field("kind").choices)
     answered_after = django_filters.IsoDateTimeFilter(field_name="answered_at", lookup_expr="gte")
@@ -92,7 +107,7 @@ class FeedbackFilter(django_filters.FilterSet):
 
 
 class NoteFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
 
     class Meta:
         model = Note
@@ -100,7 +115,7 @@ class NoteFilter(django_filters.FilterSet):
 
 
 class TaskFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     status = django_filters.ChoiceFilter(choices=Task._meta.get_field("status").choices)
     owner = django_filters.CharFilter(field_name="owner__email", lookup_expr="iexact")
     due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lte")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
+from django.db.models import BooleanField, Count, F, Max, Min, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 
 from accounts.models import Organization, User
 from crm.models import Channel, Customer, Event, Feedback, Note, Order, OrderStatus, Task, TaskStatus
@@ -24,10 +24,30 @@ CUSTOMER_SORTS = {
 
 
 def with_tag(queryset: QuerySet, tag: str) -> QuerySet:
-    """Rows whose JSON ``tags`` list holds ``tag`` exactly (jsonb containment on Postgres, text match on SQLite)."""
+    """Rows whose JSON ``tags`` list holds ``tag`` exactly, case included, on every database.
+
+    Postgres answers with jsonb containment (GIN-indexable). SQLite has no JSON containment lookup, and a
+    text ``LIKE`` on the encoded list is case-insensitive there ("VIP" would match "vip"), so SQLite looks
+    inside the list with ``json_each``.
+    """
     if connection.vendor == "postgresql":
         return queryset.filter(tags__contains=[tag])
-    return queryset.filter(tags__icontains=json.dumps(tag))
+    table = connection.ops.quote_name(queryset.model._meta.db_table)
+    column = connection.ops.quote_name(queryset.model._meta.get_field("tags").column)
+    # Only quoted identifiers are interpolated; the tag itself is a bound parameter.
+    has_tag = RawSQL(  # noqa: S611
+        f"EXISTS (SELECT 1 FROM json_each({table}.{column}) AS tag WHERE tag.value = %s)",  # noqa: S608
+        [tag],
+        output_field=BooleanField(),
+    )
+    return queryset.filter(has_tag)
+
+
+def customer_text_match(query: str) -> Q:
+    """What the search box matches: part of the name, e-mail or phone, or the whole external id."""
+    return (
+        Q(name__icontains=query) | Q(email__icontains=query) | Q(external_id__iexact=query) | Q(phone__icontains=query)
+    )
 
 
 def customers_search(
@@ -40,15 +60,14 @@ def customers_search(
     unassigned: bool = False,
     sort: str = "newest",
 ) -> QuerySet[Customer]:
+    """The customer list: text search, channel, tag and owner filters, in one of ``CUSTOMER_SORTS``.
+
+    An unknown sort key falls back to newest first rather than failing, since it comes from a query string.
+    """
     customers = Customer.objects.for_org(org).select_related("channel", "owner")
     query = query.strip()
     if query:
-        customers = customers.filter(
-            Q(name__icontains=query)
-            | Q(email__icontains=query)
-            | Q(external_id__iexact=query)
-            | Q(phone__icontains=query)
-        )
+        customers = customers.filter(customer_text_match(query))
     if channel_code:
         customers = customers.filter(channel__code=channel_code)
     if tag:

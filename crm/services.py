@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,17 +36,30 @@ from crm.models import (
 
 NPS_SCALE_MAX = 10
 CSAT_DEFAULT_SCALE_MAX = 5
+CSAT_SCALE_LIMIT = 100
+FEEDBACK_COMMENT_MAX_LENGTH = 5000
+NOTE_MAX_LENGTH = 10000
+TASK_DESCRIPTION_MAX_LENGTH = 10000
 
 
-def _check_same_org(org: Organization, field: str, obj: models.Model | None) -> None:
-    if obj is not None and obj.organization_id != org.pk:
+def _check_same_org(org: Organization, field: str, obj: Any, model: type[models.Model]) -> None:
+    """A referenced row must be a ``model`` of this organization; anything else is reported as unknown."""
+    if obj is None:
+        return
+    if not isinstance(obj, model):
+        raise ValidationError(
+            {field: [_("Expected a %(model)s.") % {"model": model._meta.verbose_name}]},
+        )
+    if obj.organization_id != org.pk:
         raise ValidationError(
             {field: [_("Unknown %(field)s: it does not exist in this organization.") % {"field": field}]}
         )
 
 
-def _check_member(org: Organization, field: str, user: User | None) -> None:
-    if user is not None and not is_member(org=org, user_id=user.pk):
+def _check_member(org: Organization, field: str, user: Any) -> None:
+    if user is None:
+        return
+    if not isinstance(user, User) or not is_member(org=org, user_id=user.pk):
         raise ValidationError({field: [_("This person is not a member of the organization.")]})
 
 
@@ -55,9 +69,66 @@ def _unknown_fields(changes: dict[str, Any], allowed: set[str]) -> None:
         raise ValidationError({name: [_("Unknown field.")] for name in unknown})
 
 
+def _clean_strings(changes: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Strip the text fields present in ``changes``; ``None`` becomes "" (the columns are NOT NULL)."""
+    for name in names:
+        if name not in changes:
+            continue
+        value = changes[name]
+        if value is None:
+            changes[name] = ""
+        elif isinstance(value, str):
+            changes[name] = value.strip()
+        else:
+            raise ValidationError({name: [_("Enter text.")]})
+
+
+def _constraint_field(constraint: models.BaseConstraint) -> str:
+    """The field a constraint error is reported on: the last one that is not the organization.
+
+    ``(organization, external_id)`` names ``external_id``; ``(organization, channel, date)`` names ``date``.
+    Integrations fix the field the error names, so "non_field_errors" would leave them guessing. A
+    constraint without fields (a check on an expression) stays a non-field error.
+    """
+    fields = [name for name in getattr(constraint, "fields", ()) if name != "organization"]
+    return fields[-1] if fields else NON_FIELD_ERRORS
+
+
+def _full_clean(instance: models.Model) -> None:
+    """``full_clean()`` with uniqueness errors keyed by field instead of ``__all__``."""
+    errors: dict[str, list] = {}
+    try:
+        instance.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    for constraint in instance._meta.constraints:
+        try:
+            constraint.validate(type(instance), instance, exclude=set(errors))
+        except ValidationError as exc:
+            errors.setdefault(_constraint_field(constraint), []).extend(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _violated_unique_constraint(model: type[models.Model], exc: IntegrityError) -> models.UniqueConstraint | None:
+    """The unique constraint an ``IntegrityError`` reports, if any.
+
+    Postgres names the constraint; SQLite lists the columns ("UNIQUE constraint failed: t.a, t.b").
+    """
+    message = str(exc)
+    table = model._meta.db_table
+    for constraint in model._meta.constraints:
+        if not isinstance(constraint, models.UniqueConstraint) or not constraint.fields:
+            continue
+        columns = [f"{table}.{model._meta.get_field(name).column}" for name in constraint.fields]
+        if constraint.name in message or all(column in message for column in columns):
+            return constraint
+    return None
+
+
 def _save(instance: models.Model, *, actor: Actor, action: str, before: dict | None = None) -> models.Model:
     """Validate the whole row, save it, and record the change, all or nothing."""
-    instance.full_clean()
+    _full_clean(instance)
     try:
         with transaction.atomic():
             instance.save()
@@ -70,9 +141,34 @@ def _save(instance: models.Model, *, actor: Actor, action: str, before: dict | N
                 after=model_snapshot(instance),
             )
     except IntegrityError as exc:
-        # A concurrent writer got there first; report it like the unique check full_clean() would have.
-        raise ValidationError({"external_id": [_("A record with this external id already exists.")]}) from exc
+        # A concurrent writer inserted the same key after our check; report it as the check would have.
+        constraint = _violated_unique_constraint(type(instance), exc)
+        if constraint is None:
+            raise
+        raise ValidationError({_constraint_field(constraint): [constraint.get_violation_error_message()]}) from exc
     return instance
+
+
+def _update(
+    instance: models.Model,
+    changes: dict[str, Any],
+    *,
+    actor: Actor,
+    action: str,
+    stamp: Callable[[Any], None] | None = None,
+) -> models.Model:
+    """Apply ``changes`` and save; on bad input the caller's instance is put back as it was."""
+    before = model_snapshot(instance)
+    previous = {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+    try:
+        _apply(instance, changes)
+        if stamp is not None:
+            stamp(instance)
+        return _save(instance, actor=actor, action=action, before=before)
+    except (ValidationError, ValueError, IntegrityError):
+        for attname, value in previous.items():
+            setattr(instance, attname, value)
+        raise
 
 
 def _delete(instance: models.Model, *, actor: Actor, action: str) -> None:
@@ -100,23 +196,29 @@ def _apply(instance: models.Model, changes: dict[str, Any]) -> None:
 CHANNEL_FIELDS = {"code", "name", "kind", "is_active"}
 
 
+def _clean_channel_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    _unknown_fields(changes, CHANNEL_FIELDS)
+    _clean_strings(changes, ("code", "name", "kind"))
+    if "is_active" in changes and not isinstance(changes["is_active"], bool):
+        raise ValidationError({"is_active": [_("Use true or false.")]})
+    return changes
+
+
 def channel_create(
     *, org: Organization, actor: Actor, code: str, name: str, kind: str = "other", is_active: bool = True
 ) -> Channel:
-    channel = Channel(
-        organization=org, code=(code or "").strip(), name=(name or "").strip(), kind=kind, is_active=is_active
-    )
+    fields = _clean_channel_changes({"code": code, "name": name, "kind": kind, "is_active": is_active})
+    channel = Channel(organization=org, **fields)
     return _save(channel, actor=actor, action="channel.create")
 
 
 def channel_update(*, channel: Channel, actor: Actor, **changes: Any) -> Channel:
-    _unknown_fields(changes, CHANNEL_FIELDS)
-    before = model_snapshot(channel)
-    _apply(channel, changes)
-    return _save(channel, actor=actor, action="channel.update", before=before)
+    changes = _clean_channel_changes(changes)
+    return _update(channel, changes, actor=actor, action="channel.update")
 
 
 def channel_delete(*, channel: Channel, actor: Actor) -> None:
+    """Delete an unused channel; one that customers or orders refer to is kept for their history."""
     if channel.customers.exists() or channel.orders.exists():
         raise ValidationError(
             {"channel": [_("Customers or orders refer to this channel; deactivate it instead of deleting it.")]}
@@ -126,25 +228,29 @@ def channel_delete(*, channel: Channel, actor: Actor) -> None:
 
 # Channel spend ---------------------------------------------------------------------------------------------
 
+CHANNEL_SPEND_FIELDS = {"channel", "date", "amount"}
+
+
+def _clean_channel_spend_changes(org: Organization, changes: dict[str, Any]) -> dict[str, Any]:
+    _unknown_fields(changes, CHANNEL_SPEND_FIELDS)
+    _check_same_org(org, "channel", changes.get("channel"), Channel)
+    validation.check_business_date("date", changes.get("date"))
+    if "amount" in changes:
+        changes["amount"] = validation.check_amount("amount", changes["amount"])
+    return changes
+
 
 def channel_spend_create(
     *, org: Organization, actor: Actor, channel: Channel, date: datetime.date, amount: Any
 ) -> ChannelSpend:
-    _check_same_org(org, "channel", channel)
-    validation.check_business_date("date", date)
-    spend = ChannelSpend(organization=org, channel=channel, date=date, amount=validation.check_amount("amount", amount))
+    fields = _clean_channel_spend_changes(org, {"channel": channel, "date": date, "amount": amount})
+    spend = ChannelSpend(organization=org, **fields)
     return _save(spend, actor=actor, action="channel_spend.create")
 
 
 def channel_spend_update(*, spend: ChannelSpend, actor: Actor, **changes: Any) -> ChannelSpend:
-    _unknown_fields(changes, {"channel", "date", "amount"})
-    _check_same_org(spend.organization, "channel", changes.get("channel"))
-    validation.check_business_date("date", changes.get("date"))
-    if "amount" in changes:
-        changes["amount"] = validation.check_amount("amount", changes["amount"])
-    before = model_snapshot(spend)
-    _apply(spend, changes)
-    return _save(spend, actor=actor, action="channel_spend.update", before=before)
+    changes = _clean_channel_spend_changes(spend.organization, changes)
+    return _update(spend, changes, actor=actor, action="channel_spend.update")
 
 
 def channel_spend_delete(*, spend: ChannelSpend, actor: Actor) -> None:
@@ -166,18 +272,20 @@ CUSTOMER_FIELDS = {
     "tags",
     "attributes",
 }
+CONSENT_FLAGS = ("consent_email", "consent_sms")
 
 
 def _clean_customer_changes(org: Organization, changes: dict[str, Any]) -> dict[str, Any]:
     _unknown_fields(changes, CUSTOMER_FIELDS)
-    _check_same_org(org, "channel", changes.get("channel"))
+    _check_same_org(org, "channel", changes.get("channel"), Channel)
     _check_member(org, "owner", changes.get("owner"))
     validation.check_business_datetime("created_at", changes.get("created_at"))
-    for name in ("external_id", "name", "email", "phone"):
-        if isinstance(changes.get(name), str):
-            changes[name] = changes[name].strip()
+    _clean_strings(changes, ("external_id", "name", "email", "phone"))
     if "email" in changes:
-        changes["email"] = (changes["email"] or "").lower()
+        changes["email"] = changes["email"].lower()
+    for flag in CONSENT_FLAGS:
+        if flag in changes and not isinstance(changes[flag], bool):
+            raise ValidationError({flag: [_("Use true or false.")]})
     if "tags" in changes:
         changes["tags"] = validation.clean_tags(changes["tags"])
     if "attributes" in changes:
@@ -185,11 +293,17 @@ def _clean_customer_changes(org: Organization, changes: dict[str, Any]) -> dict[
     return changes
 
 
-def _stamp_consent(customer: Customer, changes: dict[str, Any], now: datetime.datetime) -> None:
-    for kind in ("email", "sms"):
-        flag = f"consent_{kind}"
-        if flag in changes and bool(changes[flag]) != getattr(customer, flag):
-            setattr(customer, f"{flag}_at", now)
+def _consent_stamper(customer: Customer, changes: dict[str, Any]):
+    """Record when each consent flag changes: proof of consent is asked for by date, not by flag."""
+    was = {flag: getattr(customer, flag) for flag in CONSENT_FLAGS}
+    now = timezone.now()
+
+    def stamp(instance: Customer) -> None:
+        for flag in CONSENT_FLAGS:
+            if flag in changes and changes[flag] != was[flag]:
+                setattr(instance, f"{flag}_at", now)
+
+    return stamp
 
 
 def customer_create(*, org: Organization, actor: Actor, **fields: Any) -> Customer:
@@ -198,8 +312,9 @@ def customer_create(*, org: Organization, actor: Actor, **fields: Any) -> Custom
     if not fields.get("external_id"):
         fields["external_id"] = f"cust-{uuid.uuid4().hex[:16]}"
     customer = Customer(organization=org)
-    _stamp_consent(customer, fields, timezone.now())
+    stamp = _consent_stamper(customer, fields)
     _apply(customer, fields)
+    stamp(customer)
     return _save(customer, actor=actor, action="customer.create")
 
 
@@ -207,10 +322,8 @@ def customer_update(*, customer: Customer, actor: Actor, **changes: Any) -> Cust
     changes = _clean_customer_changes(customer.organization, changes)
     if "external_id" in changes and not changes["external_id"]:
         raise ValidationError({"external_id": [_("The external id cannot be empty.")]})
-    before = model_snapshot(customer)
-    _stamp_consent(customer, changes, timezone.now())
-    _apply(customer, changes)
-    return _save(customer, actor=actor, action="customer.update", before=before)
+    stamp = _consent_stamper(customer, changes)
+    return _update(customer, changes, actor=actor, action="customer.update", stamp=stamp)
 
 
 def customer_delete(*, customer: Customer, actor: Actor) -> None:
@@ -225,19 +338,19 @@ ORDER_FIELDS = {"external_id", "customer", "ordered_at", "amount", "currency", "
 
 def _clean_order_changes(org: Organization, changes: dict[str, Any]) -> dict[str, Any]:
     _unknown_fields(changes, ORDER_FIELDS)
-    _check_same_org(org, "customer", changes.get("customer"))
-    _check_same_org(org, "channel", changes.get("channel"))
+    _check_same_org(org, "customer", changes.get("customer"), Customer)
+    _check_same_org(org, "channel", changes.get("channel"), Channel)
     validation.check_business_datetime("ordered_at", changes.get("ordered_at"))
+    _clean_strings(changes, ("external_id", "status"))
     if "amount" in changes:
         changes["amount"] = validation.check_amount("amount", changes["amount"])
     if "currency" in changes:
         changes["currency"] = validation.check_currency("currency", changes["currency"])
-    if isinstance(changes.get("external_id"), str):
-        changes["external_id"] = changes["external_id"].strip()
     return changes
 
 
 def order_create(*, org: Organization, actor: Actor, **fields: Any) -> Order:
+    """Record an order; the currency defaults to the organization's."""
     fields.setdefault("currency", org.currency)
     fields = _clean_order_changes(org, fields)
     order = Order(organization=org)
@@ -247,9 +360,7 @@ def order_create(*, org: Organization, actor: Actor, **fields: Any) -> Order:
 
 def order_update(*, order: Order, actor: Actor, **changes: Any) -> Order:
     changes = _clean_order_changes(order.organization, changes)
-    before = model_snapshot(order)
-    _apply(order, changes)
-    return _save(order, actor=actor, action="order.update", before=before)
+    return _update(order, changes, actor=actor, action="order.update")
 
 
 def order_delete(*, order: Order, actor: Actor) -> None:
@@ -268,12 +379,14 @@ def event_create(
     occurred_at: datetime.datetime,
     properties: dict | None = None,
 ) -> Event:
-    _check_same_org(org, "customer", customer)
+    _check_same_org(org, "customer", customer, Customer)
     validation.check_business_datetime("occurred_at", occurred_at)
+    fields = {"name": name}
+    _clean_strings(fields, ("name",))
     event = Event(
         organization=org,
         customer=customer,
-        name=(name or "").strip(),
+        name=fields["name"],
         occurred_at=occurred_at,
         properties=validation.check_json_object("properties", properties),
     )
@@ -296,20 +409,19 @@ def feedback_create(
     scale_max: int | None = None,
 ) -> Feedback:
     """Record a survey answer. NPS is always 0–10; CSAT runs from 1 to the survey's own maximum."""
-    _check_same_org(org, "customer", customer)
+    _check_same_org(org, "customer", customer, Customer)
     validation.check_business_datetime("answered_at", answered_at)
     if kind == FeedbackKind.NPS:
         if scale_max not in (None, NPS_SCALE_MAX):
             raise ValidationError({"scale_max": [_("NPS is always asked on a 0–10 scale.")]})
         scale_max, lowest = NPS_SCALE_MAX, 0
     elif kind == FeedbackKind.CSAT:
-        scale_max, lowest = scale_max or CSAT_DEFAULT_SCALE_MAX, 1
+        if scale_max is None:
+            scale_max = CSAT_DEFAULT_SCALE_MAX
+        scale_max, lowest = validation.check_integer("scale_max", scale_max, low=2, high=CSAT_SCALE_LIMIT), 1
     else:
         raise ValidationError({"kind": [_("Use 'nps' or 'csat'.")]})
-    if score is None or not lowest <= score <= scale_max:
-        raise ValidationError(
-            {"score": [_("The score must lie between %(low)d and %(high)d.") % {"low": lowest, "high": scale_max}]}
-        )
+    validation.check_integer("score", score, low=lowest, high=scale_max)
     feedback = Feedback(
         organization=org,
         customer=customer,
@@ -317,7 +429,7 @@ def feedback_create(
         score=score,
         scale_max=scale_max,
         answered_at=answered_at,
-        comment=(comment or "").strip(),
+        comment=validation.clean_text("comment", comment, max_length=FEEDBACK_COMMENT_MAX_LENGTH),
     )
     return _save(feedback, actor=actor, action="feedback.create")
 
@@ -330,8 +442,9 @@ def feedback_delete(*, feedback: Feedback, actor: Actor) -> None:
 
 
 def note_create(*, org: Organization, actor: Actor, customer: Customer, body: str) -> Note:
-    _check_same_org(org, "customer", customer)
-    body = (body or "").strip()
+    """Add a note by the acting person (an API key writes notes without an author)."""
+    _check_same_org(org, "customer", customer, Customer)
+    body = validation.clean_text("body", body, max_length=NOTE_MAX_LENGTH)
     if not body:
         raise ValidationError({"body": [_("Write something in the note.")]})
     note = Note(organization=org, customer=customer, body=body, author=actor.user)
@@ -347,16 +460,20 @@ TASK_FIELDS = {"customer", "title", "description", "owner", "due_date", "status"
 
 def _clean_task_changes(org: Organization, changes: dict[str, Any]) -> dict[str, Any]:
     _unknown_fields(changes, TASK_FIELDS)
-    _check_same_org(org, "customer", changes.get("customer"))
+    _check_same_org(org, "customer", changes.get("customer"), Customer)
     _check_member(org, "owner", changes.get("owner"))
-    if isinstance(changes.get("title"), str):
-        changes["title"] = changes["title"].strip()
+    _clean_strings(changes, ("title", "status"))
+    if "description" in changes:
+        changes["description"] = validation.clean_text(
+            "description", changes["description"], max_length=TASK_DESCRIPTION_MAX_LENGTH
+        )
     return changes
 
 
-def _stamp_completion(task: Task, now: datetime.datetime) -> None:
+def _stamp_completion(task: Task) -> None:
+    """Keep ``completed_at`` in step with the status: set when first done, cleared when reopened."""
     if task.status == TaskStatus.DONE and task.completed_at is None:
-        task.completed_at = now
+        task.completed_at = timezone.now()
     elif task.status != TaskStatus.DONE:
         task.completed_at = None
 
@@ -365,16 +482,13 @@ def task_create(*, org: Organization, actor: Actor, **fields: Any) -> Task:
     fields = _clean_task_changes(org, fields)
     task = Task(organization=org, created_by=actor.user)
     _apply(task, fields)
-    _stamp_completion(task, timezone.now())
+    _stamp_completion(task)
     return _save(task, actor=actor, action="task.create")
 
 
 def task_update(*, task: Task, actor: Actor, **changes: Any) -> Task:
     changes = _clean_task_changes(task.organization, changes)
-    before = model_snapshot(task)
-    _apply(task, changes)
-    _stamp_completion(task, timezone.now())
-    return _save(task, actor=actor, action="task.update", before=before)
+    return _update(task, changes, actor=actor, action="task.update", stamp=_stamp_completion)
 
 
 def task_complete(*, task: Task, actor: Actor) -> Task:

@@ -22,6 +22,7 @@ MAX_TAGS = 50
 MAX_TAG_LENGTH = 50
 MAX_JSON_BYTES = 64 * 1024
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+CENT = Decimal("0.01")
 
 
 def future_limit() -> datetime.datetime:
@@ -29,9 +30,15 @@ def future_limit() -> datetime.datetime:
 
 
 def check_business_datetime(field: str, value: datetime.datetime | None) -> None:
-    """Reject dates before 1970 or further in the future than the configured tolerance."""
+    """Reject dates before 1970 or further in the future than the configured tolerance.
+
+    A naive date-time is rejected rather than guessed: the same wall-clock time means a different instant
+    in each organization's time zone, and a wrong guess silently shifts orders across days.
+    """
     if value is None:
         return
+    if not isinstance(value, datetime.datetime):
+        raise ValidationError({field: [_("Enter a date-time with a time zone, e.g. 2025-01-31T09:30:00+08:00.")]})
     if timezone.is_naive(value):
         raise ValidationError({field: [_("Give a time zone with this date-time.")]})
     if value.date() < EARLIEST_BUSINESS_DATE:
@@ -41,8 +48,11 @@ def check_business_datetime(field: str, value: datetime.datetime | None) -> None
 
 
 def check_business_date(field: str, value: datetime.date | None) -> None:
+    """Like ``check_business_datetime`` for calendar days; a date-time is refused, not truncated."""
     if value is None:
         return
+    if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
+        raise ValidationError({field: [_("Enter a date such as 2025-01-31.")]})
     if value < EARLIEST_BUSINESS_DATE:
         raise ValidationError({field: [_("This date is before 1970; check the value.")]})
     if value > future_limit().date():
@@ -50,7 +60,13 @@ def check_business_date(field: str, value: datetime.date | None) -> None:
 
 
 def check_amount(field: str, value: Any) -> Decimal:
-    """A non-negative amount with at most two decimals, below the configured ceiling."""
+    """A non-negative amount with at most two decimals, below the configured ceiling.
+
+    Floats go through ``str`` so that 0.1 becomes Decimal("0.1"), not its binary approximation; booleans
+    are refused because ``True`` would otherwise count as an amount of 1.
+    """
+    if isinstance(value, bool):
+        raise ValidationError({field: [_("Enter a number.")]})
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -70,7 +86,8 @@ def check_amount(field: str, value: Any) -> Decimal:
         )
     if amount.as_tuple().exponent < -2:
         raise ValidationError({field: [_("Use at most two decimal places.")]})
-    return amount
+    # Quantized so that the returned value, the audit snapshot and the stored column all read "70.00".
+    return amount.quantize(CENT)
 
 
 def check_currency(field: str, value: str) -> str:
@@ -94,10 +111,55 @@ def clean_tags(value: Any) -> list[str]:
 
 
 def check_json_object(field: str, value: Any) -> dict:
+    """A JSON object of at most 64 KB that both SQLite and Postgres ``jsonb`` can store.
+
+    Serialised strictly (no ``default=str``, no NaN): anything ``json`` cannot write as standard JSON would
+    fail later at save time, as a 500 instead of a field error.
+    """
     if value in (None, ""):
         return {}
     if not isinstance(value, dict):
         raise ValidationError({field: [_("Give a JSON object of names to values.")]})
-    if len(json.dumps(value, default=str)) > MAX_JSON_BYTES:
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            {field: [_("Use only JSON values: text, finite numbers, true/false, null, lists and objects.")]}
+        ) from None
+    if len(encoded.encode()) > MAX_JSON_BYTES:
         raise ValidationError({field: [_("This object is larger than 64 KB.")]})
+    return value
+
+
+def clean_text(field: str, value: Any, *, max_length: int) -> str:
+    """Text stripped of surrounding blanks; ``None`` counts as empty.
+
+    The length is checked here because Django's ``TextField(max_length=...)`` does not validate it in
+    ``full_clean()``; only forms and serializers would.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError({field: [_("Enter text.")]})
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValidationError(
+            {
+                field: [
+                    _("Ensure this text has at most %(limit)d characters (it has %(length)d).")
+                    % {"limit": max_length, "length": len(value)}
+                ]
+            }
+        )
+    return value
+
+
+def check_integer(field: str, value: Any, *, low: int, high: int) -> int:
+    """A whole number in ``[low, high]``; booleans and floats such as 7.5 are refused rather than truncated."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError({field: [_("Enter a whole number.")]})
+    if not low <= value <= high:
+        raise ValidationError(
+            {field: [_("The value must lie between %(low)d and %(high)d.") % {"low": low, "high": high}]}
+        )
     return value

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from accounts.models import Role
@@ -83,3 +85,15 @@ def session_api():
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Start every test in the default language.
+
+    Django keeps the active language per thread, and LocaleMiddleware does not reset it after a response,
+    so one test's request in zh-hans would otherwise translate the messages the next test asserts on.
+    """
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers, viewsets
 
 from accounts.models import ApiKey, Organization
 from accounts.permissions import CRM_WRITERS, organization_for_api_request
 from accounts.services import Actor
+from config.api.schema import ApiAutoSchema
 
 
 def actor_for_request(request) -> Actor:
@@ -19,8 +22,33 @@ def actor_for_request(request) -> Actor:
     return Actor(user=request.user)
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """A date-time that must carry its offset ("Z" or "+08:00").
+
+    DRF would read a naive value in the server's time zone (UTC), silently shifting an integration's local
+    times by hours; the services refuse naive values for the same reason.
+    """
+
+    default_error_messages = {
+        "naive": _("Give a time zone with this date-time, e.g. 2025-01-31T09:30:00+08:00 or 2025-01-31T01:30:00Z."),
+    }
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
 class StrictSerializerMixin:
-    """Reject fields the resource does not have, instead of silently dropping them (a typo is not a no-op)."""
+    """Reject fields the resource does not have, instead of silently dropping them (a typo is not a no-op).
+
+    Model date-times map to ``AwareDateTimeField``, so naive input is a field error.
+    """
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: AwareDateTimeField,
+    }
 
     def to_internal_value(self, data):
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
@@ -37,7 +65,10 @@ class StrictSerializerMixin:
 
 
 class OrganizationScopedRelatedField(serializers.SlugRelatedField):
-    """A reference to another row of the caller's organization; other organizations' rows do not exist."""
+    """A reference to another row of the caller's organization; other organizations' rows do not exist.
+
+    ``slug_field="pk"`` (the default) references by id; the schema types it from the model field.
+    """
 
     def __init__(self, model, slug_field: str = "pk", **kwargs: Any) -> None:
         self.model = model
@@ -57,6 +88,7 @@ class OrganizationModelViewSet(viewsets.ModelViewSet):
     """
 
     model: type
+    schema = ApiAutoSchema()
     write_roles = CRM_WRITERS
     create_service: Callable[..., Any] | None = None
     update_service: Callable[..., Any] | None = None

@@ -6,12 +6,34 @@ here, so views never translate exceptions themselves and no bad input becomes a 
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import Http404
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from django.utils.translation import gettext_lazy
+from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = gettext_lazy("The change conflicts with data stored at the same time; read the record and retry.")
+    default_code = "conflict"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The shape of every error response (DESIGN.md §7), for the OpenAPI schema."""
+
+    detail = serializers.CharField(help_text=gettext_lazy("What went wrong, in one sentence."))
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text=gettext_lazy("Messages per input field; empty when the error is not about the input."),
+    )
 
 
 def _as_field_errors(detail) -> dict:
@@ -43,6 +65,11 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, IntegrityError):
+        # Services turn the integrity errors they can explain into field errors; one that gets here lost a
+        # race we did not foresee. Say so (409) and keep the traceback in the log rather than a bare 500.
+        logger.exception("Unexpected integrity error in %s", context.get("view").__class__.__name__)
+        exc = Conflict()
 
     response = exception_handler(exc, context)
     if response is None:
