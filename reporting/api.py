@@ -41,6 +41,9 @@ class JobRunFilter(django_filters.FilterSet):
 
 
 class JobRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Nightly runs of the caller's organization, newest first."""
+
+    model = JobRun
     serializer_class = JobRunSerializer
     filterset_class = JobRunFilter
 
