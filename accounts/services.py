@@ -10,9 +10,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import models, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from accounts.models import ApiKey, ApiKeyScope, AuditLog, Membership, Organization, Role, User
@@ -123,6 +130,8 @@ def membership_set(*, org: Organization, user: User, role: str, actor: Actor = S
             }
         )
     previous_role = Membership.objects.filter(user=user, organization=org).values_list("role", flat=True).first()
+    if previous_role == Role.ADMIN and role != Role.ADMIN:
+        _keep_one_admin(org=org, leaving=user)
     membership, created = Membership.objects.update_or_create(user=user, organization=org, defaults={"role": role})
     audit_record(
         org=org,
@@ -133,6 +142,111 @@ def membership_set(*, org: Organization, user: User, role: str, actor: Actor = S
         after={"user": user.email, "role": role},
     )
     return membership
+
+
+def _keep_one_admin(*, org: Organization, leaving: User) -> None:
+    """Refuse a change that would leave the organization with nobody to manage members and keys."""
+    other_admins = (
+        Membership.objects.select_for_update()
+        .filter(organization=org, role=Role.ADMIN, user__is_active=True)
+        .exclude(user=leaving)
+    )
+    if not other_admins.exists():
+        raise ValidationError(
+            {"role": [_("The organization needs at least one admin; make someone else admin first.")]}
+        )
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Actor = SYSTEM) -> None:
+    if membership.role == Role.ADMIN:
+        _keep_one_admin(org=membership.organization, leaving=membership.user)
+    before = {"user": membership.user.email, "role": membership.role}
+    membership_id = membership.pk
+    membership.delete()
+    audit_record(
+        org=membership.organization,
+        actor=actor,
+        action="membership.delete",
+        object_type="membership",
+        object_id=str(membership_id),
+        before=before,
+    )
+
+
+@transaction.atomic
+def member_invite(*, org: Organization, email: str, role: str, actor: Actor = SYSTEM) -> tuple[Membership, bool]:
+    """Add a person to the organization, creating their account if needed; returns (membership, account_created).
+
+    A new account gets a random password nobody knows; the person chooses their own through the link the
+    caller e-mails (``invitation_send``), so no password ever travels by e-mail.
+    """
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": [_("Enter a valid e-mail address.")]}) from None
+    user = User.objects.filter(email=email).first()
+    created = user is None
+    if user is None:
+        user = User.objects.create_user(email=email, password=secrets.token_urlsafe(32))
+    elif Membership.objects.filter(organization=org, user=user).exists():
+        raise ValidationError({"email": [_("%(email)s is already a member.") % {"email": email}]})
+    return membership_set(org=org, user=user, role=role, actor=actor), created
+
+
+def invitation_send(*, membership: Membership, base_url: str, invited_by: User | None = None) -> None:
+    """E-mail a one-time link to choose a password (Django's reset token: expires, works once)."""
+    user = membership.user
+    context = {
+        "organization": membership.organization,
+        "invited_by": invited_by,
+        "role": membership.get_role_display(),
+        "link": base_url.rstrip("/")
+        + reverse(
+            "accounts:password_reset_confirm",
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
+        ),
+    }
+    subject = _("You are invited to %(organization)s on custops") % {"organization": membership.organization.name}
+    send_mail(subject, render_to_string("accounts/invitation_email.txt", context), None, [user.email])
+
+
+ORGANIZATION_SETTINGS = {
+    "name",
+    "time_zone",
+    "currency",
+    "churn_window_days",
+    "activation_window_days",
+    "at_risk_threshold",
+    "gross_margin",
+    "annual_discount_rate",
+    "nightly_hour",
+}
+
+
+@transaction.atomic
+def organization_update(*, org: Organization, actor: Actor = SYSTEM, **changes: Any) -> Organization:
+    """Change an organization's name or playbook settings; the slug stays, since commands and keys refer to it."""
+    unknown = sorted(set(changes) - ORGANIZATION_SETTINGS)
+    if unknown:
+        raise ValidationError({field: [_("Unknown field.")] for field in unknown})
+    before = model_snapshot(org)
+    for name, value in changes.items():
+        setattr(org, name, value)
+    try:
+        org.full_clean()
+    except ValidationError:
+        org.refresh_from_db()
+        raise
+    org.save()
+    audit_record(
+        org=org, actor=actor, action="organization.update", instance=org, before=before, after=model_snapshot(org)
+    )
+    return org
 
 
 def user_create(*, email: str, password: str | None, first_name: str = "", last_name: str = "") -> User:
