@@ -1,3 +1,5 @@
+"""Sign-in, sign-out, password reset by e-mail, and the organization switcher."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
@@ -7,7 +9,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("login/", views.EmailLoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.LogoutWithMessageView.as_view(), name="logout"),
     path("switch-organization/", views.switch_organization, name="switch-organization"),
     path(
         "password-reset/",
