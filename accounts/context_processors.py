@@ -1,18 +1,18 @@
-import zoneinfo
-
 from django.http import HttpRequest
 from django.utils import timezone
 
 
 def organization(request: HttpRequest) -> dict:
-    """The current organization and role for templates, and today's date in the organization's time zone."""
+    """The current organization and role for templates, and today's date.
+
+    Organization pages render inside ``timezone.override`` of the organization's zone (see
+    ``accounts.decorators.organization_required``), so the local date is the organization's day.
+    """
     membership = getattr(request, "membership", None)
-    org = getattr(request, "organization", None)
-    tz = zoneinfo.ZoneInfo(org.time_zone) if org else timezone.get_current_timezone()
     return {
-        "current_organization": org,
+        "current_organization": getattr(request, "organization", None),
         "current_membership": membership,
         "current_role": membership.role if membership else None,
         "user_memberships": getattr(request, "memberships", []),
-        "today": timezone.now().astimezone(tz).date(),
+        "today": timezone.localdate(),
     }

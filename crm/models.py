@@ -263,7 +263,8 @@ class Task(TenantModel):
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
 
     class Meta:
-        ordering = ["status", "due_date", "-id"]
+        # Newest first by default; lists that rank open work first order it themselves (crm.selectors).
+        ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["organization", "owner", "status", "due_date"], name="task_org_owner_status"),
             models.Index(fields=["organization", "customer"], name="task_org_customer"),

@@ -122,6 +122,15 @@ def customer_notes(*, customer: Customer) -> QuerySet[Note]:
     return Note.objects.for_org(customer.organization_id).filter(customer=customer).select_related("author")
 
 
+def customer_get(*, org: Organization, pk: int) -> Customer | None:
+    """One customer of ``org`` with channel and owner joined; another organization's id finds nothing."""
+    return Customer.objects.for_org(org).select_related("channel", "owner").filter(pk=pk).first()
+
+
+def task_get(*, org: Organization, pk: int) -> Task | None:
+    return Task.objects.for_org(org).select_related("customer", "owner").filter(pk=pk).first()
+
+
 def customer_tasks(*, customer: Customer) -> QuerySet[Task]:
     return Task.objects.for_org(customer.organization_id).filter(customer=customer).select_related("owner")
 

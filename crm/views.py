@@ -13,8 +13,8 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -97,14 +97,18 @@ def customer_list(request: HttpRequest) -> HttpResponse:
 
 
 def _customer_or_404(request: HttpRequest, pk: int) -> Customer:
-    # customers_search() is the organization-scoped customer queryset (with channel and owner joined);
-    # an id from another organization is simply not in it, so it is a 404, never a 403 that would confirm it exists.
-    return get_object_or_404(selectors.customers_search(org=request.organization), pk=pk)
+    # Another organization's id is simply not found: a 404, never a 403 that would confirm it exists.
+    customer = selectors.customer_get(org=request.organization, pk=pk)
+    if customer is None:
+        raise Http404(_("No such customer."))
+    return customer
 
 
 def _task_or_404(request: HttpRequest, pk: int) -> Task:
-    tasks = selectors.tasks_inbox(org=request.organization, user=request.user, status="", scope="all")
-    return get_object_or_404(tasks, pk=pk)
+    task = selectors.task_get(org=request.organization, pk=pk)
+    if task is None:
+        raise Http404(_("No such task."))
+    return task
 
 
 def _task_form(request: HttpRequest, data: Any = None) -> TaskForm:
