@@ -25,3 +25,7 @@ def api_keys_list(*, org: Organization) -> QuerySet[ApiKey]:
 
 def audit_log_for_object(*, org: Organization, object_type: str, object_id: str) -> QuerySet[AuditLog]:
     return AuditLog.objects.for_org(org).filter(object_type=object_type, object_id=str(object_id))
+
+
+def memberships_of_organization(*, org: Organization) -> QuerySet[Membership]:
+    return Membership.objects.filter(organization=org).select_related("user").order_by("user__email")

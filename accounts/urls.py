@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts import views
+from accounts import organization_views, views
 
 app_name = "accounts"
 
@@ -11,6 +11,12 @@ urlpatterns = [
     path("login/", views.EmailLoginView.as_view(), name="login"),
     path("logout/", views.LogoutWithMessageView.as_view(), name="logout"),
     path("switch-organization/", views.switch_organization, name="switch-organization"),
+    path("organization/", organization_views.organization_settings, name="organization-settings"),
+    path("organization/members/", organization_views.organization_members, name="organization-members"),
+    path("organization/members/<int:pk>/role/", organization_views.member_role_change, name="membership-role"),
+    path("organization/members/<int:pk>/remove/", organization_views.member_remove, name="membership-remove"),
+    path("organization/api-keys/", organization_views.api_keys, name="organization-api-keys"),
+    path("organization/api-keys/<int:pk>/revoke/", organization_views.api_key_revoke, name="apikey-revoke"),
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(

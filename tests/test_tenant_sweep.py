@@ -284,12 +284,14 @@ def world(db) -> World:
     org_a = Organization.objects.create(slug=f"{MARKER}-a", name=f"{MARKER} Org A")
     org_b = Organization.objects.create(slug="sweep-b", name="Org B")
     member_a = User.objects.create_user(email=f"{MARKER}.member@example.com", first_name=MARKER, last_name=MARKER)
-    Membership.objects.create(user=member_a, organization=org_a, role=Role.ADMIN)
+    membership_a = Membership.objects.create(user=member_a, organization=org_a, role=Role.ADMIN)
     admin_b = User.objects.create_user(email="admin-b@example.com", first_name="Bea", last_name="B")
     Membership.objects.create(user=admin_b, organization=org_b, role=Role.ADMIN)
     rows_a: dict[type[models.Model], models.Model] = {}
     for model in tenant_models():
         rows_a[model] = build_row(model, org_a, member_a, rows_a)
+    # Memberships are scoped by organization without the tenant base (a person belongs to several).
+    rows_a[Membership] = membership_a
     _, key_a = api_key_create(org=org_a, name=f"{MARKER} key", scopes=["read", "write"])
     _, key_b = api_key_create(org=org_b, name="sweep key of B", scopes=["read", "write"])
     return World(org_a, org_b, member_a, admin_b, rows_a, key_a, key_b)
