@@ -2,30 +2,24 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import ApiKey, AuditLog, Membership, Organization, Role, User
+from accounts.models import ApiKey, AuditLog, Membership, Organization, User
+from accounts.services import Actor, api_key_revoke
 
 
-class OrganizationScopedAdmin(admin.ModelAdmin):
-    """Superusers see every organization; other staff see only rows of organizations they administer."""
+class ReadOnlyTenantAdmin(admin.ModelAdmin):
+    """Tenant records are read-only here: writes go through the services, which validate and audit them."""
 
     list_filter = ["organization"]
     list_select_related = ["organization"]
 
-    def administered_organization_ids(self, request) -> list[int]:
-        return list(
-            Membership.objects.filter(user=request.user, role=Role.ADMIN).values_list("organization_id", flat=True)
-        )
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(organization_id__in=self.administered_organization_ids(request))
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "organization" and not request.user.is_superuser:
-            kwargs["queryset"] = Organization.objects.filter(id__in=self.administered_organization_ids(request))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class MembershipInline(admin.TabularInline):
@@ -55,12 +49,6 @@ class OrganizationAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(memberships__user=request.user, memberships__role=Role.ADMIN)
-
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
@@ -70,37 +58,32 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__email", "organization__name"]
     autocomplete_fields = ["user"]
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        administered = Membership.objects.filter(user=request.user, role=Role.ADMIN).values("organization_id")
-        return queryset.filter(organization_id__in=administered)
-
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(OrganizationScopedAdmin):
-    """Keys are created with ``create_api_key`` (the secret is shown once); here they can only be reviewed or revoked."""
+class ApiKeyAdmin(ReadOnlyTenantAdmin):
+    """Keys are created on the Organization page or with ``create_api_key``; here they are reviewed or revoked."""
 
     list_display = ["name", "organization", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["organization"]
-    readonly_fields = ["organization", "prefix", "key_digest", "scopes", "created_by", "created_at", "last_used_at"]
     search_fields = ["name", "prefix"]
+    actions = ["revoke_keys"]
 
-    def has_add_permission(self, request):
-        return False
+    @admin.action(description=_("Revoke the selected keys"))
+    def revoke_keys(self, request, queryset) -> None:
+        actor = Actor(user=request.user)
+        for key in queryset.filter(revoked_at__isnull=True).select_related("organization"):
+            api_key_revoke(key=key, actor=actor)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # The changelist action needs "change"; the form itself shows every field read-only.
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in ApiKey._meta.fields]
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(OrganizationScopedAdmin):
+class AuditLogAdmin(ReadOnlyTenantAdmin):
     list_display = ["created_at", "organization", "actor_label", "action", "object_type", "object_id"]
     list_filter = ["organization", "action", "object_type"]
     search_fields = ["actor_label", "object_id", "action"]
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in AuditLog._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -1,25 +1,25 @@
 from django.contrib import admin
 
-from accounts.admin import OrganizationScopedAdmin
+from accounts.admin import ReadOnlyTenantAdmin
 from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
 
 
 @admin.register(Channel)
-class ChannelAdmin(OrganizationScopedAdmin):
+class ChannelAdmin(ReadOnlyTenantAdmin):
     list_display = ["name", "code", "kind", "is_active", "organization"]
     list_filter = ["organization", "kind", "is_active"]
     search_fields = ["name", "code"]
 
 
 @admin.register(ChannelSpend)
-class ChannelSpendAdmin(OrganizationScopedAdmin):
+class ChannelSpendAdmin(ReadOnlyTenantAdmin):
     list_display = ["date", "channel", "amount", "organization"]
     date_hierarchy = "date"
     raw_id_fields = ["channel"]
 
 
 @admin.register(Customer)
-class CustomerAdmin(OrganizationScopedAdmin):
+class CustomerAdmin(ReadOnlyTenantAdmin):
     list_display = ["external_id", "name", "email", "channel", "owner", "created_at", "organization"]
     search_fields = ["external_id", "name", "email", "phone"]
     raw_id_fields = ["channel", "owner"]
@@ -27,7 +27,7 @@ class CustomerAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(OrganizationScopedAdmin):
+class OrderAdmin(ReadOnlyTenantAdmin):
     list_display = ["external_id", "customer", "ordered_at", "amount", "currency", "status", "organization"]
     list_filter = ["organization", "status"]
     search_fields = ["external_id", "customer__external_id"]
@@ -36,7 +36,7 @@ class OrderAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(OrganizationScopedAdmin):
+class EventAdmin(ReadOnlyTenantAdmin):
     list_display = ["name", "customer", "occurred_at", "organization"]
     search_fields = ["name", "customer__external_id"]
     raw_id_fields = ["customer"]
@@ -44,20 +44,20 @@ class EventAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(OrganizationScopedAdmin):
+class FeedbackAdmin(ReadOnlyTenantAdmin):
     list_display = ["kind", "score", "scale_max", "customer", "answered_at", "organization"]
     list_filter = ["organization", "kind"]
     raw_id_fields = ["customer"]
 
 
 @admin.register(Note)
-class NoteAdmin(OrganizationScopedAdmin):
+class NoteAdmin(ReadOnlyTenantAdmin):
     list_display = ["customer", "author", "created_at", "organization"]
     raw_id_fields = ["customer", "author"]
 
 
 @admin.register(Task)
-class TaskAdmin(OrganizationScopedAdmin):
+class TaskAdmin(ReadOnlyTenantAdmin):
     list_display = ["title", "customer", "owner", "due_date", "status", "organization"]
     list_filter = ["organization", "status"]
     raw_id_fields = ["customer", "owner", "created_by"]
