@@ -128,6 +128,7 @@ def _violated_unique_constraint(model: type[models.Model], exc: IntegrityError) 
 
 def _save(instance: models.Model, *, actor: Actor, action: str, before: dict | None = None) -> models.Model:
     """Validate the whole row, save it, and record the change, all or nothing."""
+    validation.check_storable(instance)
     _full_clean(instance)
     try:
         with transaction.atomic():

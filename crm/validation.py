@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -163,3 +164,41 @@ def check_integer(field: str, value: Any, *, low: int, high: int) -> int:
             {field: [_("The value must lie between %(low)d and %(high)d.") % {"low": low, "high": high}]}
         )
     return value
+
+
+def _unstorable_reason(value: Any) -> str | None:
+    """Why a text or JSON value cannot be stored, or None: PostgreSQL refuses NUL, UTF-8 refuses lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return _("Remove the NUL character (\\x00); it cannot be stored.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _("This text holds an invalid Unicode character (a lone surrogate); check its encoding.")
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            reason = _unstorable_reason(key) or _unstorable_reason(item)
+            if reason:
+                return reason
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            reason = _unstorable_reason(item)
+            if reason:
+                return reason
+    return None
+
+
+def check_storable(instance: models.Model) -> None:
+    """Reject any text or JSON field holding what the database cannot store, naming the field.
+
+    Checked on the whole row just before saving, so every way in (API, pages, imports, commands) is covered
+    by the one check instead of each caller remembering it.
+    """
+    errors = {}
+    for field in instance._meta.concrete_fields:
+        reason = _unstorable_reason(getattr(instance, field.attname))
+        if reason:
+            errors[field.name] = [reason]
+    if errors:
+        raise ValidationError(errors)
