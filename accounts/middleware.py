@@ -15,7 +15,7 @@ class CurrentOrganizationMiddleware:
     """Sets ``request.organization`` and ``request.membership`` (None when signed out or without membership).
 
     The organization is the one chosen with the switcher (kept in the session) when the user is still a
-    member of it, else the user's first membership; it never comes from the URL or a form field.
+    member of it, else the user's oldest membership; it never comes from the URL or a form field.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -32,7 +32,9 @@ class CurrentOrganizationMiddleware:
             chosen = request.session.get(SESSION_KEY)
             current = next((m for m in memberships if m.organization_id == chosen), None)
             if current is None and memberships:
-                current = memberships[0]
+                # The oldest membership is the person's home organization; being added to another one
+                # (say, by a stranger's invitation) must not change where they land when they sign in.
+                current = min(memberships, key=lambda m: (m.created_at, m.pk))
             if current is not None:
                 request.membership = current
                 request.organization = current.organization

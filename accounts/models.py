@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +21,15 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(
             _("Unknown time zone %(value)s; use an IANA name such as Asia/Shanghai."), params={"value": value}
         )
+
+
+currency_code_validator = RegexValidator(
+    r"^[A-Z]{3}$", _("Use a three-letter ISO 4217 code such as CNY or USD."), code="invalid_currency"
+)
+# Control characters in a name end up in e-mail headers and page titles; none belongs in a name.
+single_line_text_validator = RegexValidator(
+    r"[\x00-\x1f\x7f]", _("Use a single line of text, without control characters."), inverse_match=True
+)
 
 
 class UserManager(BaseUserManager):
@@ -57,6 +67,16 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["email"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_unique_email_ignoring_case")]
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = self.email.strip().lower()
+
+    def save(self, *args, **kwargs) -> None:
+        # Sign-in lower-cases what people type, so stored addresses must be lower case too, whoever saves them.
+        self.email = (self.email or "").strip().lower()
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return self.get_full_name() or self.email
@@ -65,10 +85,10 @@ class User(AbstractUser):
 class Organization(models.Model):
     """A tenant. The scoring defaults of the playbook (DESIGN.md §1, §4) live here so each can be changed."""
 
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(_("name"), max_length=200, validators=[single_line_text_validator])
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     time_zone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_time_zone])
-    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    currency = models.CharField(_("currency"), max_length=3, default="CNY", validators=[currency_code_validator])
     churn_window_days = models.PositiveIntegerField(
         _("churn window (days)"), default=90, validators=[MinValueValidator(7), MaxValueValidator(3650)]
     )

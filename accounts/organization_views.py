@@ -15,6 +15,7 @@ from accounts.forms import ApiKeyForm, InviteMemberForm, MemberRoleForm, Organiz
 from accounts.models import Membership
 from accounts.permissions import ADMINS
 from accounts.services import Actor
+from accounts.tasks import enqueue_invitation
 
 
 @role_required(ADMINS)
@@ -43,26 +44,32 @@ def _members_page(request: HttpRequest, invite_form: InviteMemberForm) -> HttpRe
     return render(request, "accounts/organization_members.html", context)
 
 
+def _send_invitation(request: HttpRequest, membership: Membership) -> None:
+    sent = enqueue_invitation(membership=membership, base_url=request.build_absolute_uri("/"), invited_by=request.user)
+    if sent:
+        messages.success(request, _("Invitation sent to %(email)s.") % {"email": membership.user.email})
+    else:
+        messages.warning(
+            request,
+            _("%(email)s was added, but the e-mail could not be sent. Use 'Send link again' once mail works.")
+            % {"email": membership.user.email},
+        )
+
+
 @role_required(ADMINS)
 def organization_members(request: HttpRequest) -> HttpResponse:
+    """Invite by e-mail. The answer is the same whether or not the address already has an account,
+    so the page cannot be used to find out who uses custops."""
     form = InviteMemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            membership, created = services.member_invite(
+            membership, _created = services.member_invite(
                 org=request.organization, actor=Actor(user=request.user), **form.cleaned_data
             )
         except ValidationError as exc:
             form.add_service_error(exc)
         else:
-            if created:
-                services.invitation_send(
-                    membership=membership, base_url=request.build_absolute_uri("/"), invited_by=request.user
-                )
-                messages.success(request, _("Invitation sent to %(email)s.") % {"email": membership.user.email})
-            else:
-                messages.success(
-                    request, _("%(email)s now belongs to this organization too.") % {"email": membership.user.email}
-                )
+            _send_invitation(request, membership)
             return redirect("accounts:organization-members")
     return _members_page(request, form)
 
@@ -93,6 +100,13 @@ def member_role_change(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, _("Role of %(email)s changed.") % {"email": membership.user.email})
+    return redirect("accounts:organization-members")
+
+
+@role_required(ADMINS)
+@require_POST
+def member_invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    _send_invitation(request, _membership_or_404(request, pk))
     return redirect("accounts:organization-members")
 
 

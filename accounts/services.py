@@ -25,7 +25,6 @@ from django.utils.translation import gettext as _
 from accounts.models import ApiKey, ApiKeyScope, AuditLog, Membership, Organization, Role, User
 
 API_KEY_PREFIX = "cops"
-CURRENCY_CODE_LENGTH = 3
 
 
 @dataclass(frozen=True)
@@ -101,14 +100,6 @@ def organization_create(*, slug: str, name: str, actor: Actor = SYSTEM, **settin
     unknown = sorted(set(settings_fields) - {field.name for field in Organization._meta.concrete_fields})
     if unknown:
         raise ValidationError({field: [_("Unknown field.")] for field in unknown})
-    currency = settings_fields.get("currency")
-    if currency is not None and not (
-        isinstance(currency, str)
-        and len(currency) == CURRENCY_CODE_LENGTH
-        and currency.isascii()
-        and currency.isupper()
-    ):
-        raise ValidationError({"currency": [_("Use a three-letter ISO 4217 code such as CNY or USD.")]})
     if Organization.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": [_("An organization with the slug %(slug)s already exists.") % {"slug": slug}]})
     org = Organization(slug=slug, name=name, **settings_fields)
@@ -196,12 +187,18 @@ def member_invite(*, org: Organization, email: str, role: str, actor: Actor = SY
 
 
 def invitation_send(*, membership: Membership, base_url: str, invited_by: User | None = None) -> None:
-    """E-mail a one-time link to choose a password (Django's reset token: expires, works once)."""
+    """E-mail the person that they were added, with a one-time link to choose a password.
+
+    The link is Django's password-reset token (expires, works once), so it serves a new account and an
+    existing one alike; someone who already has a password can ignore it and sign in as before.
+    """
     user = membership.user
     context = {
         "organization": membership.organization,
         "invited_by": invited_by,
         "role": membership.get_role_display(),
+        "has_signed_in": user.last_login is not None,
+        "login_link": base_url.rstrip("/") + reverse("accounts:login"),
         "link": base_url.rstrip("/")
         + reverse(
             "accounts:password_reset_confirm",

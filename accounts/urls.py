@@ -14,6 +14,11 @@ urlpatterns = [
     path("organization/", organization_views.organization_settings, name="organization-settings"),
     path("organization/members/", organization_views.organization_members, name="organization-members"),
     path("organization/members/<int:pk>/role/", organization_views.member_role_change, name="membership-role"),
+    path(
+        "organization/members/<int:pk>/invitation/",
+        organization_views.member_invitation_resend,
+        name="membership-invitation",
+    ),
     path("organization/members/<int:pk>/remove/", organization_views.member_remove, name="membership-remove"),
     path("organization/api-keys/", organization_views.api_keys, name="organization-api-keys"),
     path("organization/api-keys/<int:pk>/revoke/", organization_views.api_key_revoke, name="apikey-revoke"),
