@@ -23,6 +23,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from accounts.models import ApiKey, ApiKeyScope, AuditLog, Membership, Organization, Role, User
+from accounts.signals import member_removed
 
 API_KEY_PREFIX = "cops"
 
@@ -155,6 +156,7 @@ def membership_remove(*, membership: Membership, actor: Actor = SYSTEM) -> None:
     before = {"user": membership.user.email, "role": membership.role}
     membership_id = membership.pk
     membership.delete()
+    member_removed.send(sender=Membership, organization=membership.organization, user=membership.user, actor=actor)
     audit_record(
         org=membership.organization,
         actor=actor,

@@ -172,9 +172,12 @@ def _update(
         raise
 
 
-def _delete(instance: models.Model, *, actor: Actor, action: str) -> None:
+def _delete(instance: models.Model, *, actor: Actor, action: str, keep_only: tuple[str, ...] | None = None) -> None:
+    """Delete and audit; ``keep_only`` limits what the audit keeps of the row (no personal data after deletion)."""
     with transaction.atomic():
         before = model_snapshot(instance)
+        if keep_only is not None:
+            before = {name: value for name, value in before.items() if name in keep_only}
         pk = instance.pk
         instance.delete()
         audit_record(
@@ -327,9 +330,13 @@ def customer_update(*, customer: Customer, actor: Actor, **changes: Any) -> Cust
     return _update(customer, changes, actor=actor, action="customer.update", stamp=stamp)
 
 
+#: What the audit log keeps of a deleted customer: enough to trace the deletion, nothing that identifies a person.
+CUSTOMER_DELETE_AUDIT_FIELDS = ("id", "external_id", "channel_id", "created_at")
+
+
 def customer_delete(*, customer: Customer, actor: Actor) -> None:
-    """Delete a customer with their orders, events, answers, notes and tasks."""
-    _delete(customer, actor=actor, action="customer.delete")
+    """Delete a customer with their orders, events, answers, notes and tasks; the audit keeps no personal data."""
+    _delete(customer, actor=actor, action="customer.delete", keep_only=CUSTOMER_DELETE_AUDIT_FIELDS)
 
 
 # Orders ----------------------------------------------------------------------------------------------------
@@ -498,3 +505,25 @@ def task_complete(*, task: Task, actor: Actor) -> Task:
 
 def task_delete(*, task: Task, actor: Actor) -> None:
     _delete(task, actor=actor, action="task.delete")
+
+
+@transaction.atomic
+def owner_unassign(*, org: Organization, user: User, actor: Actor) -> dict[str, int]:
+    """Hand a departing member's open tasks and customers back to the team (owner left empty).
+
+    Left pointing at someone who can no longer sign in, they would show up in nobody's "mine" and not as
+    "unassigned" either.
+    """
+    tasks = Task.objects.for_org(org).filter(owner=user, status=TaskStatus.OPEN).update(owner=None)
+    customers = Customer.objects.for_org(org).filter(owner=user).update(owner=None)
+    counts = {"open_tasks": tasks, "customers": customers}
+    audit_record(
+        org=org,
+        actor=actor,
+        action="owner.unassign",
+        object_type="user",
+        object_id=str(user.pk),
+        before={"owner": user.email},
+        after=counts,
+    )
+    return counts
