@@ -6,6 +6,7 @@ empty page that looks like "no data".
 
 import django_filters
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
 from crm.selectors import customer_text_match, with_tag
@@ -25,6 +26,20 @@ class IdFilter(django_filters.Filter):
         super().__init__(*args, **kwargs)
 
 
+class BoundedIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO date-time between the years 1900 and 2200; farther ones overflow date arithmetic in SQLite."""
+
+    def clean(self, value):
+        result = super().clean(value)
+        if result is not None and not 1900 <= result.year <= 2200:
+            raise forms.ValidationError(_("Give a date between the years 1900 and 2200."), code="out_of_range")
+        return result
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
+
+
 class CustomerFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search name, e-mail, phone or exact external id")
     external_id = django_filters.CharFilter()
@@ -32,8 +47,8 @@ class CustomerFilter(django_filters.FilterSet):
     channel = django_filters.CharFilter(field_name="channel__code")
     tag = django_filters.CharFilter(method="filter_tag")
     owner = django_filters.CharFilter(field_name="owner__email", lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     consent_email = django_filters.BooleanFilter()
 
     class Meta:
@@ -53,8 +68,8 @@ class OrderFilter(django_filters.FilterSet):
     external_id = django_filters.CharFilter()
     status = django_filters.ChoiceFilter(choices=Order._meta.get_field("status").choices)
     channel = django_filters.CharFilter(field_name="channel__code")
-    ordered_after = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
-    ordered_before = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
+    ordered_after = DateTimeFilter(field_name="ordered_at", lookup_expr="gte")
+    ordered_before = DateTimeFilter(field_name="ordered_at", lookup_expr="lt")
     min_amount = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
 
     class Meta:
@@ -86,8 +101,8 @@ class EventFilter(django_filters.FilterSet):
     customer = IdFilter(field_name="customer_id")
     customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
     name = django_filters.CharFilter()
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Event
@@ -98,8 +113,8 @@ class FeedbackFilter(django_filters.FilterSet):
     customer = IdFilter(field_name="customer_id")
     customer_external_id = django_filters.CharFilter(field_name="customer__external_id")
     kind = django_filters.ChoiceFilter(choices=Feedback._meta.get_field("kind").choices)
-    answered_after = django_filters.IsoDateTimeFilter(field_name="answered_at", lookup_expr="gte")
-    answered_before = django_filters.IsoDateTimeFilter(field_name="answered_at", lookup_expr="lt")
+    answered_after = DateTimeFilter(field_name="answered_at", lookup_expr="gte")
+    answered_before = DateTimeFilter(field_name="answered_at", lookup_expr="lt")
 
     class Meta:
         model = Feedback

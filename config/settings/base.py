@@ -137,8 +137,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_BEAT_SCHEDULE = {
-    # Hourly: each organization's run starts in the hour it chose (Organization.nightly_hour, its own time zone).
-    "nightly-fanout": {"task": "reporting.tasks.nightly_fanout", "schedule": crontab(minute=5)},
+    # Hourly: each organization's run starts once its chosen hour (Organization.nightly_hour, its own time zone)
+    # has come, and only once per day. A fanout still queued when the next one is sent is dropped, so a backlog
+    # built up while no worker ran does not enqueue the same runs many times over.
+    "nightly-fanout": {
+        "task": "reporting.tasks.nightly_fanout",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 55 * 60},
+    },
 }
 
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -161,7 +167,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.SafeJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
