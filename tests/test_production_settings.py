@@ -22,8 +22,10 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": "a-long-random-production-secret-for-the-test-0123456789-abcdefghijkl",
         "DJANGO_ALLOWED_HOSTS": "custops.example.com",
-        "DATABASE_URL": os.environ.get("DATABASE_URL", "sqlite:////tmp/custops-deploy-check.sqlite3"),
+        # The settings are under test here, not the database: a throwaway SQLite file answers the probe.
+        "DATABASE_URL": "sqlite:////tmp/custops-deploy-check.sqlite3",
     }
+    env.pop("REDIS_URL", None)
     return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
