@@ -159,3 +159,11 @@ def org_counts(*, org: Organization) -> dict[str, int]:
         "channels": Channel.objects.for_org(org).count(),
         "open_tasks": Task.objects.for_org(org).filter(status=TaskStatus.OPEN).count(),
     }
+
+
+def data_inventory_counts(*, org: Organization, before: datetime.datetime) -> dict[str, int]:
+    """Customers created and completed orders placed before ``before``: the input the nightly steps read."""
+    return {
+        "customers": Customer.objects.for_org(org).filter(created_at__lt=before).count(),
+        "orders": Order.objects.for_org(org).filter(ordered_at__lt=before, status=OrderStatus.COMPLETED).count(),
+    }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import django_filters
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 
-from accounts.permissions import organization_for_api_request
+from config.api.base import OrganizationModelViewSet
 from reporting.models import JobRun, JobStatus
 
 
@@ -40,15 +40,10 @@ class JobRunFilter(django_filters.FilterSet):
         fields = []
 
 
-class JobRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Nightly runs of the caller's organization, newest first."""
+class JobRunViewSet(OrganizationModelViewSet):
+    """Nightly runs of the caller's organization, newest first. Read-only: runs are started by beat or the CLI."""
 
     model = JobRun
     serializer_class = JobRunSerializer
     filterset_class = JobRunFilter
-
-    def get_queryset(self):
-        org = None if getattr(self, "swagger_fake_view", False) else organization_for_api_request(self.request)
-        if org is None:
-            return JobRun.objects.none()
-        return JobRun.objects.for_org(org)
+    http_method_names = ["get", "head", "options"]

@@ -16,10 +16,14 @@ class JobStatus(models.TextChoices):
     SKIPPED = "skipped", _("Skipped")
 
 
+#: The ``kind`` of the nightly pipeline's runs.
+NIGHTLY = "nightly"
+
+
 class JobRun(TenantModel):
     """One run of the nightly pipeline for one organization and one "as of" date."""
 
-    kind = models.CharField(_("kind"), max_length=40, default="nightly")
+    kind = models.CharField(_("kind"), max_length=40, default=NIGHTLY)
     as_of = models.DateField(_("as of"))
     status = models.CharField(_("status"), max_length=16, choices=JobStatus.choices, default=JobStatus.RUNNING)
     started_at = models.DateTimeField(_("started at"), default=timezone.now)

@@ -3,6 +3,10 @@
 Steps are plain functions ``(org, as_of) -> rows`` that later capabilities add to ``NIGHTLY_STEPS`` (scores,
 channel metrics, KPI snapshots, cohorts, alerts, segment sizes). The orchestrator owns the bookkeeping:
 timings, row counts, failure capture, and the guarantee that two runs for one organization never overlap.
+
+A failed run keeps a short message for the people who read the Jobs page and the API; the traceback goes to
+the log only, since it can carry file paths, SQL and customer values. Database errors that can clear (a
+dropped connection, a failover) are recorded and then raised again, so the Celery task retries them.
 """
 
 from __future__ import annotations
@@ -10,16 +14,18 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-import traceback
 import zoneinfo
 from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import Error, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Organization
-from crm.models import Customer, Order, OrderStatus
-from reporting.models import JobRun, JobStatus
+from crm.selectors import data_inventory_counts
+from reporting import selectors
+from reporting.models import NIGHTLY, JobRun, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -28,23 +34,70 @@ NightlyStep = Callable[[Organization, datetime.date], int]
 #: First key of the PostgreSQL advisory lock (the second is the organization id).
 NIGHTLY_LOCK_NAMESPACE = 7301
 
+#: Database errors that may clear on their own; a run that hits one is recorded as failed, then retried.
+RETRYABLE_DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+#: Longest error message kept on a JobRun; the full traceback is in the log.
+ERROR_SUMMARY_LENGTH = 300
+
+_OUTCOME_FIELDS = ["status", "finished_at", "step_seconds", "row_counts", "error"]
+
 
 class NightlyAlreadyRunningError(Exception):
     """Another nightly run holds this organization's lock."""
 
 
+def organization_time_zone(org: Organization) -> datetime.tzinfo:
+    """The organization's time zone, or UTC (with a warning) when its name is unknown to this machine.
+
+    A zone can be valid where it was chosen and missing where a worker runs (an older tz database), so one
+    bad name must not stop the nightly runs of every organization.
+    """
+    try:
+        return zoneinfo.ZoneInfo(org.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        logger.warning("organization %s has an unknown time zone %r; using UTC", org.slug, org.time_zone)
+        return datetime.UTC
+
+
+def local_today(org: Organization, now: datetime.datetime) -> datetime.date:
+    """The calendar day ``now`` falls on in the organization's time zone."""
+    return now.astimezone(organization_time_zone(org)).date()
+
+
+def local_yesterday(org: Organization, now: datetime.datetime) -> datetime.date:
+    """The last complete day in the organization's time zone: what a run at ``now`` scores."""
+    return local_today(org, now) - datetime.timedelta(days=1)
+
+
 def end_of_day(org: Organization, as_of: datetime.date) -> datetime.datetime:
     """The first instant after ``as_of`` in the organization's time zone: data before it counts."""
-    tz = zoneinfo.ZoneInfo(org.time_zone)
-    return datetime.datetime.combine(as_of + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz)
+    return datetime.datetime.combine(
+        as_of + datetime.timedelta(days=1), datetime.time.min, tzinfo=organization_time_zone(org)
+    )
+
+
+def stale_before(now: datetime.datetime) -> datetime.datetime:
+    """Runs still "running" that started before this instant outlived Celery's hard time limit: their worker died."""
+    return now - datetime.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+
+
+def error_summary(exc: BaseException) -> str:
+    """``"<ExceptionClass>: <first line of its message>"``, cut to ``ERROR_SUMMARY_LENGTH`` characters.
+
+    Only the first line is kept: database errors put the statement and row values on the lines after it.
+    """
+    lines = str(exc).strip().splitlines()
+    summary = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    if len(summary) > ERROR_SUMMARY_LENGTH:
+        summary = summary[: ERROR_SUMMARY_LENGTH - 1] + "…"
+    return summary
 
 
 def step_data_inventory(org: Organization, as_of: datetime.date) -> int:
     """Count the customers and completed orders known on ``as_of``: the input every later step reads."""
-    cutoff = end_of_day(org, as_of)
-    customers = Customer.objects.for_org(org).filter(created_at__lt=cutoff).count()
-    orders = Order.objects.for_org(org).filter(ordered_at__lt=cutoff, status=OrderStatus.COMPLETED).count()
-    return customers + orders
+    counts = data_inventory_counts(org=org, before=end_of_day(org, as_of))
+    return counts["customers"] + counts["orders"]
 
 
 NIGHTLY_STEPS: list[tuple[str, NightlyStep]] = [
@@ -63,7 +116,53 @@ def _lock_organization(org: Organization) -> None:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [NIGHTLY_LOCK_NAMESPACE, org.pk])
         (acquired,) = cursor.fetchone()
     if not acquired:
-        raise NightlyAlreadyRunningError(f"a nightly run for organization {org.slug} is already in progress")
+        raise NightlyAlreadyRunningError(
+            gettext("A nightly run for organization %(slug)s is already in progress.") % {"slug": org.slug}
+        )
+
+
+def abandon_stale_runs(*, org: Organization, now: datetime.datetime) -> int:
+    """Mark the organization's nightly runs that outlived the hard time limit as failed; returns how many.
+
+    A worker killed by the time limit, the OOM killer or a deploy never records its outcome, so without this
+    the row would say "running" forever.
+    """
+    return (
+        JobRun.objects.for_org(org)
+        .filter(kind=NIGHTLY, status=JobStatus.RUNNING, started_at__lt=stale_before(now))
+        .update(
+            status=JobStatus.FAILED,
+            finished_at=now,
+            error=gettext("abandoned: the worker stopped before finishing"),
+        )
+    )
+
+
+def _record_outcome(job: JobRun, status: str, error: str = "") -> None:
+    """Save how the run ended, on a fresh connection if the run's own connection died; never raises.
+
+    If even that fails the row stays "running" until ``abandon_stale_runs`` marks it abandoned.
+    """
+    job.status = status
+    job.error = error
+    job.finished_at = timezone.now()
+    try:
+        job.save(update_fields=_OUTCOME_FIELDS)
+        return
+    except Error:
+        if connection.in_atomic_block:
+            logger.exception("could not record that nightly run %s ended %s", job.pk, status)
+            return
+        logger.warning("could not record that nightly run %s ended %s; retrying on a new connection", job.pk, status)
+    connection.close()
+    try:
+        job.save(update_fields=_OUTCOME_FIELDS)
+    except Error:
+        logger.exception(
+            "could not record that nightly run %s ended %s; it stays running until it counts as abandoned",
+            job.pk,
+            status,
+        )
 
 
 def run_nightly(
@@ -73,8 +172,22 @@ def run_nightly(
     triggered_by: str = "system",
     progress: Callable[[str], None] | None = None,
 ) -> JobRun:
-    """Run every nightly step for ``org`` as of ``as_of``; the steps' writes commit together or not at all."""
-    job = JobRun.objects.create(organization=org, as_of=as_of, triggered_by=triggered_by)
+    """Run every nightly step for ``org`` as of ``as_of``; the steps' writes commit together or not at all.
+
+    Raises ``ValueError`` for an ``as_of`` after the organization's local today. A run that fails is recorded
+    as failed; if the failure is a database error that can clear, it is raised again afterwards for a retry.
+    """
+    now = timezone.now()
+    today = local_today(org, now)
+    if as_of > today:
+        raise ValueError(
+            gettext("The as-of date %(as_of)s is after today (%(today)s) in the organization's time zone.")
+            % {"as_of": as_of.isoformat(), "today": today.isoformat()}
+        )
+    abandoned = abandon_stale_runs(org=org, now=now)
+    if abandoned:
+        logger.warning("marked %s abandoned nightly run(s) of organization %s as failed", abandoned, org.slug)
+    job = JobRun.objects.create(organization=org, kind=NIGHTLY, as_of=as_of, triggered_by=triggered_by)
     try:
         with transaction.atomic():
             _lock_organization(org)
@@ -86,29 +199,49 @@ def run_nightly(
                 job.step_seconds[name] = round(time.perf_counter() - started, 4)
                 job.row_counts[name] = rows
     except NightlyAlreadyRunningError as exc:
-        job.status = JobStatus.SKIPPED
-        job.error = str(exc)
-    except Exception:
-        logger.exception("nightly run failed for organization %s as of %s", org.slug, as_of)
-        job.status = JobStatus.FAILED
-        job.error = traceback.format_exc(limit=20)
+        _record_outcome(job, JobStatus.SKIPPED, str(exc))
+    except RETRYABLE_DATABASE_ERRORS as exc:
+        logger.warning(
+            "nightly run %s for organization %s as of %s hit a database error; it will be retried",
+            job.pk,
+            org.slug,
+            as_of,
+            exc_info=True,
+        )
+        _record_outcome(job, JobStatus.FAILED, error_summary(exc))
+        raise
+    except Exception as exc:
+        logger.exception("nightly run %s failed for organization %s as of %s", job.pk, org.slug, as_of)
+        _record_outcome(job, JobStatus.FAILED, error_summary(exc))
     else:
-        job.status = JobStatus.SUCCEEDED
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "finished_at", "step_seconds", "row_counts", "error"])
+        _record_outcome(job, JobStatus.SUCCEEDED)
     return job
 
 
+def nightly_day_covered(*, org: Organization, as_of: datetime.date, now: datetime.datetime) -> bool:
+    """Whether a nightly run for ``as_of`` already succeeded or is still running (and not abandoned)."""
+    return bool(selectors.nightly_days_covered(org_ids=[org.pk], days=[as_of], running_since=stale_before(now)))
+
+
 def organizations_due(*, now: datetime.datetime) -> list[Organization]:
-    """Organizations whose chosen nightly hour, in their own time zone, is the hour of ``now``."""
-    due = []
-    for org in Organization.objects.all().only("id", "time_zone", "nightly_hour", "slug"):
-        local = now.astimezone(zoneinfo.ZoneInfo(org.time_zone))
-        if local.hour == org.nightly_hour:
-            due.append(org)
-    return due
+    """Organizations whose nightly run for their local yesterday should start at ``now``.
 
-
-def local_yesterday(org: Organization, now: datetime.datetime) -> datetime.date:
-    """The last complete day in the organization's time zone: what a run at ``now`` scores."""
-    return now.astimezone(zoneinfo.ZoneInfo(org.time_zone)).date() - datetime.timedelta(days=1)
+    Due means: the local time has reached the organization's nightly hour today, and no run for its local
+    yesterday has succeeded or is still running. Comparing "at or after the hour" instead of "in the hour"
+    gives exactly one run on daylight-saving nights (02:30 may not exist, or happen twice) and lets a late or
+    failed run catch up later that day.
+    """
+    candidates: dict[int, tuple[Organization, datetime.date]] = {}
+    for org in Organization.objects.only("id", "slug", "name", "time_zone", "nightly_hour"):
+        try:
+            local = now.astimezone(organization_time_zone(org))
+            if local.hour >= org.nightly_hour:
+                candidates[org.pk] = (org, local.date() - datetime.timedelta(days=1))
+        except Exception:
+            logger.exception("could not tell whether organization %s is due for its nightly run", org.slug)
+    covered = selectors.nightly_days_covered(
+        org_ids=list(candidates),
+        days={day for _, day in candidates.values()},
+        running_since=stale_before(now),
+    )
+    return [org for org_id, (org, day) in candidates.items() if (org_id, day) not in covered]

@@ -3,31 +3,53 @@
 from __future__ import annotations
 
 import datetime
+import logging
 
 from celery import shared_task
-from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.models import Organization
 from reporting import nightly
 
+logger = logging.getLogger(__name__)
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+#: A queued nightly run not started within this many seconds is dropped; the next hourly fanout re-sends it.
+NIGHTLY_TASK_EXPIRES = 55 * 60
+
+
+@shared_task(acks_late=True, autoretry_for=nightly.RETRYABLE_DATABASE_ERRORS, retry_backoff=True, max_retries=5)
 def nightly_for_org(org_id: int, as_of: str, triggered_by: str = "beat") -> int | None:
-    """Run the nightly pipeline for one organization; returns the JobRun id (None if the org is gone)."""
+    """Run the nightly pipeline for one organization; returns the JobRun id.
+
+    Returns None if the organization is gone, or if the run comes from beat and that day's run already
+    succeeded or is in progress (a fanout sent twice must not run the pipeline twice).
+    """
     org = Organization.objects.filter(pk=org_id).first()
     if org is None:
         return None
-    job = nightly.run_nightly(org=org, as_of=datetime.date.fromisoformat(as_of), triggered_by=triggered_by)
+    day = datetime.date.fromisoformat(as_of)
+    if triggered_by == "beat" and nightly.nightly_day_covered(org=org, as_of=day, now=timezone.now()):
+        logger.info("nightly run for organization %s as of %s is already done or running", org.slug, as_of)
+        return None
+    job = nightly.run_nightly(org=org, as_of=day, triggered_by=triggered_by)
     return job.pk
 
 
 @shared_task
 def nightly_fanout() -> list[int]:
-    """Hourly from beat: enqueue one run per organization whose nightly hour it is, for its local yesterday."""
+    """Hourly from beat: enqueue a run for each organization that is due, for its local yesterday.
+
+    One organization that cannot be enqueued is logged and skipped; the others still get their runs.
+    """
     now = timezone.now()
     enqueued = []
     for org in nightly.organizations_due(now=now):
-        nightly_for_org.delay(org.pk, nightly.local_yesterday(org, now).isoformat(), "beat")
+        try:
+            nightly_for_org.apply_async(
+                (org.pk, nightly.local_yesterday(org, now).isoformat(), "beat"), expires=NIGHTLY_TASK_EXPIRES
+            )
+        except Exception:
+            logger.exception("could not enqueue the nightly run for organization %s", org.slug)
+            continue
         enqueued.append(org.pk)
     return enqueued

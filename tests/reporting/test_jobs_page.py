@@ -7,6 +7,7 @@ import datetime
 import pytest
 from django.urls import reverse
 
+from reporting import nightly
 from reporting.models import JobRun, JobStatus
 
 pytestmark = pytest.mark.django_db
@@ -49,3 +50,17 @@ def test_jobs_page_requires_login(client):
     response = client.get(reverse("reporting:job-list"))
     assert response.status_code == 302
     assert reverse("accounts:login") in response["Location"]
+
+
+def test_jobs_page_shows_a_failed_runs_short_error_not_its_traceback(monkeypatch, client, org, viewer_user):
+    def broken_step(org, as_of):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(nightly, "NIGHTLY_STEPS", [*nightly.NIGHTLY_STEPS, ("broken", broken_step)])
+    nightly.run_nightly(org=org, as_of=datetime.date(2026, 1, 31))
+    client.force_login(viewer_user)
+
+    body = client.get(reverse("reporting:job-list")).content.decode()
+
+    assert "RuntimeError: disk on fire" in body
+    assert "Traceback" not in body

@@ -1,4 +1,4 @@
-"""The nightly orchestrator: as-of cutoffs, bookkeeping, failure capture, scheduling by organization hour."""
+"""The nightly orchestrator: as-of cutoffs, bookkeeping, failure capture, abandoned runs, the command."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
 
+from accounts.models import Organization
 from config.celery_app import app
 from reporting import nightly
 from reporting.models import JobRun, JobStatus
@@ -39,17 +43,137 @@ def test_inventory_counts_only_data_on_or_before_the_as_of_day_in_the_org_time_z
     assert job.finished_at >= job.started_at
 
 
-def test_a_failing_step_marks_the_run_failed_with_its_traceback(monkeypatch, org):
-    def broken_step(org, as_of):
-        raise RuntimeError("disk on fire")
+def _add_step(monkeypatch, name, step):
+    monkeypatch.setattr(nightly, "NIGHTLY_STEPS", [*nightly.NIGHTLY_STEPS, (name, step)])
 
-    monkeypatch.setattr(nightly, "NIGHTLY_STEPS", [*nightly.NIGHTLY_STEPS, ("broken", broken_step)])
+
+def _raise(exc):
+    def step(org, as_of):
+        raise exc
+
+    return step
+
+
+def test_a_failing_step_marks_the_run_failed_with_the_exception_class_and_message(monkeypatch, org):
+    _add_step(monkeypatch, "broken", _raise(RuntimeError("disk on fire")))
 
     job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
 
     assert job.status == JobStatus.FAILED
-    assert "disk on fire" in job.error
+    assert job.error == "RuntimeError: disk on fire"
     assert "broken" not in job.row_counts
+    assert JobRun.objects.get(pk=job.pk).error == "RuntimeError: disk on fire"
+
+
+def test_a_failing_step_logs_the_full_traceback_at_error_level(monkeypatch, org, caplog):
+    _add_step(monkeypatch, "broken", _raise(RuntimeError("disk on fire")))
+
+    nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    (record,) = [r for r in caplog.records if r.name == "reporting.nightly" and r.levelname == "ERROR"]
+    assert record.exc_info[1].args == ("disk on fire",)
+    assert "Traceback (most recent call last)" in caplog.text
+
+
+def test_a_failed_run_keeps_only_the_first_line_of_the_message(monkeypatch, org):
+    _add_step(monkeypatch, "broken", _raise(ValueError("bad amount\nDETAIL: Key (email)=(ann@example.com)")))
+
+    job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    assert job.error == "ValueError: bad amount"
+
+
+def test_a_failed_runs_message_is_cut_to_300_characters(monkeypatch, org):
+    _add_step(monkeypatch, "broken", _raise(RuntimeError("x" * 1000)))
+
+    job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    assert job.error == "RuntimeError: " + "x" * 285 + "…"
+    assert len(job.error) == 300
+
+
+def test_a_database_error_is_recorded_without_the_values_of_the_failed_statement(monkeypatch, org):
+    """Postgres puts the clashing value on the message's second line ("DETAIL: Key (slug)=(acme)..."); it stays out."""
+
+    def duplicate_organization(org, as_of):
+        Organization.objects.create(slug=org.slug, name="Duplicate")
+
+    _add_step(monkeypatch, "duplicate", duplicate_organization)
+
+    job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("IntegrityError: ")
+    assert "\n" not in job.error
+    assert "(acme)" not in job.error
+
+
+def test_an_error_that_is_not_retryable_is_not_raised(monkeypatch, org):
+    _add_step(monkeypatch, "broken", _raise(IntegrityError("duplicate key")))
+
+    job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    assert job.status == JobStatus.FAILED
+
+
+@pytest.mark.parametrize("error_class", [OperationalError, InterfaceError])
+def test_a_database_error_that_can_clear_is_recorded_then_raised_for_a_retry(monkeypatch, org, error_class):
+    _add_step(monkeypatch, "flaky", _raise(error_class("server closed the connection unexpectedly")))
+
+    with pytest.raises(error_class):
+        nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    job = JobRun.objects.for_org(org).get()
+    assert job.status == JobStatus.FAILED
+    assert job.error == f"{error_class.__name__}: server closed the connection unexpectedly"
+    assert job.finished_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_database_connection_dies_is_still_recorded_as_failed(monkeypatch, org):
+    """The server ends the run's own session mid-step; the outcome is saved over a new connection."""
+    if connection.vendor != "postgresql":
+        pytest.skip("ending one's own database session is a PostgreSQL feature")
+
+    def lose_the_connection(org, as_of):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    _add_step(monkeypatch, "connection_lost", lose_the_connection)
+
+    with pytest.raises(OperationalError):
+        nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    job = JobRun.objects.for_org(org).get()
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("OperationalError: ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_connection_dies_after_the_steps_committed_records_its_outcome_on_a_new_connection(
+    monkeypatch, org, caplog
+):
+    """The server ends the run's session just after the steps commit; the first save fails, the second succeeds."""
+    if connection.vendor != "postgresql":
+        pytest.skip("ending another database session is a PostgreSQL feature")
+    import psycopg
+
+    def end_session_after_commit(org, as_of):
+        pid = connection.connection.info.backend_pid
+
+        def terminate():
+            with psycopg.connect(**connection.get_connection_params(), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+
+        transaction.on_commit(terminate)
+        return 0
+
+    _add_step(monkeypatch, "session_ends", end_session_after_commit)
+
+    job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    assert JobRun.objects.for_org(org).get().status == JobStatus.SUCCEEDED == job.status
+    assert "retrying on a new connection" in caplog.text
 
 
 def test_rerunning_the_same_day_gives_the_same_counts(org):
@@ -61,15 +185,79 @@ def test_rerunning_the_same_day_gives_the_same_counts(org):
     assert JobRun.objects.for_org(org).count() == 2
 
 
-def test_organizations_are_due_in_their_own_nightly_hour():
-    shanghai = OrganizationFactory(time_zone="Asia/Shanghai", nightly_hour=2)
-    london = OrganizationFactory(time_zone="Europe/London", nightly_hour=2)
-    # 18:05 UTC on 2026-01-10 is 02:05 on 2026-01-11 in Shanghai and 18:05 in London.
-    now = datetime.datetime(2026, 1, 10, 18, 5, tzinfo=UTC)
-    assert nightly.organizations_due(now=now) == [shanghai]
-    assert nightly.local_yesterday(shanghai, now) == datetime.date(2026, 1, 10)
-    assert london not in nightly.organizations_due(now=datetime.datetime(2026, 1, 11, 3, 5, tzinfo=UTC))
-    assert nightly.organizations_due(now=datetime.datetime(2026, 1, 11, 2, 5, tzinfo=UTC)) == [london]
+def _running_job(org, started_at, as_of=datetime.date(2026, 2, 1)):
+    return JobRun.objects.create(organization=org, as_of=as_of, status=JobStatus.RUNNING, started_at=started_at)
+
+
+def test_a_run_marks_the_orgs_runs_older_than_the_hard_time_limit_abandoned(org):
+    started = timezone.now() - datetime.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    stale = _running_job(org, started)
+
+    nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    stale.refresh_from_db()
+    assert stale.status == JobStatus.FAILED
+    assert stale.error == "abandoned: the worker stopped before finishing"
+    assert stale.finished_at > started
+
+
+def test_a_run_leaves_a_running_run_within_the_time_limit_alone(org):
+    recent = _running_job(org, timezone.now() - datetime.timedelta(minutes=10))
+
+    nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    recent.refresh_from_db()
+    assert recent.status == JobStatus.RUNNING
+
+
+def test_a_run_leaves_other_organizations_abandoned_runs_alone(org, other_org):
+    stale = _running_job(other_org, timezone.now() - datetime.timedelta(hours=3))
+
+    nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    stale.refresh_from_db()
+    assert stale.status == JobStatus.RUNNING
+
+
+def test_run_nightly_rejects_a_day_after_the_orgs_local_today_and_records_nothing(org):
+    with pytest.raises(ValueError, match="after today"):
+        nightly.run_nightly(org=org, as_of=datetime.date(9999, 12, 31))
+    assert not JobRun.objects.for_org(org).exists()
+
+
+def test_run_nightly_rejects_the_orgs_local_tomorrow():
+    org = OrganizationFactory(time_zone="America/Los_Angeles")
+    tomorrow = timezone.localdate(timezone=nightly.organization_time_zone(org)) + datetime.timedelta(days=1)
+
+    with pytest.raises(ValueError, match="after today"):
+        nightly.run_nightly(org=org, as_of=tomorrow)
+
+
+def test_run_nightly_accepts_the_orgs_local_today(org):
+    """Today is allowed (its data so far counts); only days that have not begun are refused."""
+    today = timezone.localdate(timezone=datetime.UTC)  # the org fixture's zone is UTC
+
+    assert nightly.run_nightly(org=org, as_of=today).status == JobStatus.SUCCEEDED
+
+
+def test_an_unknown_time_zone_counts_days_in_utc():
+    """A customer created 23:30 UTC on the as-of day counts; an order at 00:00 UTC the next day does not."""
+    org = OrganizationFactory(time_zone="Mars/Olympus_Mons")
+    customer = CustomerFactory(organization=org, created_at=datetime.datetime(2026, 3, 1, 23, 30, tzinfo=UTC))
+    OrderFactory(customer=customer, ordered_at=datetime.datetime(2026, 3, 2, 0, 0, tzinfo=UTC))
+
+    job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+
+    assert job.row_counts == {"data_inventory": 1}
+
+
+def test_an_unknown_time_zone_is_logged_as_a_warning(caplog):
+    org = OrganizationFactory(slug="martian", time_zone="Mars/Olympus_Mons")
+
+    assert nightly.organization_time_zone(org) == datetime.UTC
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "organization martian has an unknown time zone 'Mars/Olympus_Mons'; using UTC")
+    ]
 
 
 def test_beat_schedule_points_at_registered_tasks():
@@ -110,3 +298,21 @@ def test_a_second_run_for_the_same_org_is_skipped_while_the_first_holds_the_lock
     assert job.status == JobStatus.SKIPPED
     assert "already in progress" in job.error
     assert nightly.run_nightly(org=org, as_of=datetime.date(2026, 2, 1)).status == JobStatus.SUCCEEDED
+
+
+def test_run_nightly_command_rejects_a_future_as_of_and_records_nothing(org):
+    with pytest.raises(CommandError, match="--as-of 9999-12-31 is in the future for organization acme"):
+        call_command("run_nightly", "--org", org.slug, "--as-of", "9999-12-31")
+    assert not JobRun.objects.for_org(org).exists()
+
+
+def test_run_nightly_command_prints_the_short_error_of_a_failed_run(monkeypatch, org, capsys):
+    _add_step(monkeypatch, "broken", _raise(RuntimeError("disk on fire")))
+
+    with pytest.raises(CommandError, match="1 nightly run"):
+        call_command("run_nightly", "--org", org.slug, "--as-of", "2026-02-01")
+
+    out = capsys.readouterr().out
+    assert "acme as of 2026-02-01: failed" in out
+    assert "RuntimeError: disk on fire" in out
+    assert "Traceback" not in out

@@ -2,6 +2,7 @@ import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django.utils.translation import gettext
 from tqdm import tqdm
 
 from accounts.models import Organization
@@ -29,16 +30,35 @@ class Command(BaseCommand):
                 as_of_date = datetime.date.fromisoformat(as_of)
             except ValueError as exc:
                 raise CommandError(f"--as-of must be a date like 2026-01-31, not '{as_of}'.") from exc
+        now = timezone.now()
+        if as_of_date is not None:
+            for organization in organizations:
+                today = nightly.local_today(organization, now)
+                if as_of_date > today:
+                    raise CommandError(
+                        gettext(
+                            "--as-of %(as_of)s is in the future for organization %(slug)s (today there is "
+                            "%(today)s); choose a day on or before it."
+                        )
+                        % {"as_of": as_of_date.isoformat(), "slug": organization.slug, "today": today.isoformat()}
+                    )
         failed = 0
         for organization in organizations:
-            day = as_of_date or nightly.local_yesterday(organization, timezone.now())
+            day = as_of_date or nightly.local_yesterday(organization, now)
             with tqdm(total=len(nightly.NIGHTLY_STEPS), desc=organization.slug, unit="step", file=self.stderr) as bar:
 
                 def progress(step_name: str, bar=bar) -> None:
                     bar.set_postfix_str(step_name)
                     bar.update(1)
 
-                job = nightly.run_nightly(org=organization, as_of=day, triggered_by="command", progress=progress)
+                try:
+                    job = nightly.run_nightly(org=organization, as_of=day, triggered_by="command", progress=progress)
+                except nightly.RETRYABLE_DATABASE_ERRORS as exc:
+                    failed += 1
+                    self.stdout.write(
+                        self.style.ERROR(f"{organization.slug} as of {day}: failed, {nightly.error_summary(exc)}")
+                    )
+                    continue
             line = (
                 f"{organization.slug} as of {day}: {job.status} in {job.duration_seconds:.2f}s, rows {job.row_counts}"
             )
