@@ -26,6 +26,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
         "DATABASE_URL": "sqlite:////tmp/custops-deploy-check.sqlite3",
     }
     env.pop("REDIS_URL", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests for their own process only
     return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
