@@ -1,0 +1,1 @@
+"""Benchmarks behind ``make bench``: each module has ``main(quick: bool) -> list[dict]`` and prints its figures."""
