@@ -14,8 +14,8 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from accounts.models import AuditLog, Membership, Organization, Role, User
+from crm.demo import DEMO_PASSWORD, demo_logins
 from crm.demo_data import simulate_demo
-from crm.management.commands.seed_demo import DEMO_PASSWORD, demo_logins
 from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
 from tests.factories import CustomerFactory
 
