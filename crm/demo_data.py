@@ -790,7 +790,7 @@ def _notes_and_tasks(
     """A few notes on VIPs by their owners, and follow-up tasks: open ones for VIPs gone quiet, some done."""
     vip = np.flatnonzero(customers.tag_mask & 1)
     n_customers = len(customers)
-    noted = rng.permutation(vip)[: min(len(vip), max(3, n_customers // 500))]
+    noted = rng.permutation(vip)[: min(len(vip), max(12, n_customers // 200))]
     note_days = acquired_days[noted] + rng.random(len(noted)) * (n_days - acquired_days[noted])
     notes = NoteRows(
         customer=noted.astype(np.int32),
@@ -803,7 +803,8 @@ def _notes_and_tasks(
     np.maximum.at(last_order_day, orders.customer, order_days)
     quiet = rng.permutation(vip[last_order_day[vip] < n_days - 60])
     active = rng.permutation(np.setdiff1d(vip, quiet))
-    count = min(len(vip), max(4, n_customers // 1000))
+    # Enough follow-ups that every demo ops user has an inbox worth opening, a few of them overdue.
+    count = min(len(vip), max(24, n_customers // 100))
     n_open = min(len(quiet), (count + 1) // 2)
     n_done = min(len(active), count - n_open)
     chosen = np.concatenate((quiet[:n_open], active[:n_done]))
@@ -811,7 +812,7 @@ def _notes_and_tasks(
     created_days = np.where(done, n_days - rng.uniform(20, 90, len(chosen)), n_days - rng.uniform(0, 10, len(chosen)))
     created_days = np.maximum(created_days, acquired_days[chosen])
     completed_days = np.minimum(created_days + rng.uniform(1, 10, len(chosen)), n_days - 1e-6)
-    due_days = np.floor(np.where(done, completed_days + 1, n_days + rng.integers(0, 15, len(chosen)))).astype(int)
+    due_days = np.floor(np.where(done, completed_days + 1, n_days + rng.integers(-5, 15, len(chosen)))).astype(int)
     first_day = (window_start + np.timedelta64(12, "h")).astype("datetime64[D]")
     titles = np.where(
         done,
