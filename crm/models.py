@@ -274,3 +274,82 @@ class Task(TenantModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ImportKind(models.TextChoices):
+    CUSTOMERS = "customers", _("Customers")
+    ORDERS = "orders", _("Orders")
+    CHANNELS = "channels", _("Channels")
+    CHANNEL_SPEND = "channel_spend", _("Channel spend")
+    EVENTS = "events", _("Events")
+    FEEDBACK = "feedback", _("Feedback")
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class ImportJob(TenantModel):
+    """One CSV file imported into one organization: what came in, what was rejected and why.
+
+    The accepted rows of a job are written in one transaction, so a job either added all of them or none;
+    the counts below are filled in when it ends.
+    """
+
+    kind = models.CharField(_("kind"), max_length=20, choices=ImportKind.choices)
+    status = models.CharField(_("status"), max_length=12, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    original_filename = models.CharField(_("file name"), max_length=255)
+    stored_path = models.CharField(max_length=500)
+    file_size = models.BigIntegerField(_("file size (bytes)"), default=0)
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("imported by"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_by_label = models.CharField(_("imported by"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
+    delimiter = models.CharField(_("delimiter"), max_length=2, blank=True)
+    rows_total = models.PositiveBigIntegerField(_("rows read"), default=0)
+    rows_created = models.PositiveBigIntegerField(_("rows created"), default=0)
+    rows_updated = models.PositiveBigIntegerField(_("rows updated"), default=0)
+    rows_unchanged = models.PositiveBigIntegerField(_("rows unchanged"), default=0)
+    rows_rejected = models.PositiveBigIntegerField(_("rows rejected"), default=0)
+    warnings = models.JSONField(_("warnings"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="importjob_org_created")]
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.original_filename} ({self.status})"
+
+    @property
+    def rows_accepted(self) -> int:
+        return self.rows_created + self.rows_updated + self.rows_unchanged
+
+
+class ImportRejection(TenantModel):
+    """A row of an import that was not written, with where and why, and the cells as they were in the file."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rejections")
+    line = models.PositiveBigIntegerField(_("line"))
+    column = models.CharField(_("column"), max_length=100, blank=True)
+    reason = models.TextField(_("reason"))
+    values = models.JSONField(_("values"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["job", "line", "id"]
+        indexes = [models.Index(fields=["organization", "job", "line"], name="importrej_org_job_line")]
+        verbose_name = _("rejected import row")
+        verbose_name_plural = _("rejected import rows")
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"

@@ -11,7 +11,19 @@ from django.db.models import BooleanField, Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
 from accounts.models import Organization, User
-from crm.models import Channel, Customer, Event, Feedback, Note, Order, OrderStatus, Task, TaskStatus
+from crm.models import (
+    Channel,
+    Customer,
+    Event,
+    Feedback,
+    ImportJob,
+    ImportRejection,
+    Note,
+    Order,
+    OrderStatus,
+    Task,
+    TaskStatus,
+)
 
 #: Sort keys a person may choose on the customer list, mapped to their ORM ordering.
 CUSTOMER_SORTS = {
@@ -167,3 +179,11 @@ def data_inventory_counts(*, org: Organization, before: datetime.datetime) -> di
         "customers": Customer.objects.for_org(org).filter(created_at__lt=before).count(),
         "orders": Order.objects.for_org(org).filter(ordered_at__lt=before, status=OrderStatus.COMPLETED).count(),
     }
+
+
+def import_jobs_list(*, org: Organization) -> QuerySet[ImportJob]:
+    return ImportJob.objects.for_org(org).select_related("created_by")
+
+
+def import_rejections(*, job: ImportJob) -> QuerySet[ImportRejection]:
+    return ImportRejection.objects.for_org(job.organization_id).filter(job=job).order_by("line", "id")

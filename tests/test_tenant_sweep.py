@@ -45,7 +45,11 @@ SEED_RECIPES: dict[str, Callable[[dict], dict]] = {}
 
 #: URL kwargs the sweep cannot infer, as ``(url name, kwarg)`` → model label. ``pk``/``id`` are inferred from
 #: the URL name (``crm:customer-detail`` → ``crm.Customer``) and ``<model>_id``/``<model>_pk`` from the kwarg.
-PAGE_KWARG_MODELS: dict[tuple[str, str], str] = {}
+PAGE_KWARG_MODELS: dict[tuple[str, str], str] = {
+    ("crm:import-detail", "pk"): "crm.ImportJob",
+    ("crm:import-start", "pk"): "crm.ImportJob",
+    ("crm:import-rejections-csv", "pk"): "crm.ImportJob",
+}
 
 
 # Route discovery ---------------------------------------------------------------------------------------------

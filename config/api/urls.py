@@ -3,6 +3,7 @@
 from rest_framework.routers import DefaultRouter
 
 from crm import api as crm_api
+from crm.imports import api as import_api
 from reporting import api as reporting_api
 
 router = DefaultRouter(trailing_slash=True)
@@ -15,6 +16,7 @@ router.register("events", crm_api.EventViewSet, basename="event")
 router.register("feedback", crm_api.FeedbackViewSet, basename="feedback")
 router.register("notes", crm_api.NoteViewSet, basename="note")
 router.register("tasks", crm_api.TaskViewSet, basename="task")
+router.register("imports", import_api.ImportJobViewSet, basename="import")
 router.register("jobs", reporting_api.JobRunViewSet, basename="job")
 
 api_v1_patterns = router.urls

@@ -178,12 +178,19 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelKindEnum": "crm.models.ChannelKind",
+        "FeedbackKindEnum": "crm.models.FeedbackKind",
+        "ImportKindEnum": "crm.models.ImportKind",
+    },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
 
 # How far in the future a business date (order, event, answer) may lie before it is rejected as absurd.
 CUSTOPS_FUTURE_TOLERANCE_HOURS = env.int("CUSTOPS_FUTURE_TOLERANCE_HOURS", default=48)
+# The largest CSV file an upload may bring (the command line has no limit).
+CUSTOPS_IMPORT_MAX_BYTES = env.int("CUSTOPS_IMPORT_MAX_BYTES", default=2 * 1024**3)
 # The largest single order amount accepted; anything above is treated as a data error.
 CUSTOPS_MAX_ORDER_AMOUNT = env("CUSTOPS_MAX_ORDER_AMOUNT", default="10000000")
 

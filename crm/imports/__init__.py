@@ -1,0 +1,1 @@
+"""Reading and parsing the CSV files people upload (DESIGN.md §7)."""

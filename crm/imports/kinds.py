@@ -1,0 +1,429 @@
+"""What each kind of CSV import accepts (DESIGN.md §7) and how a batch of its rows is written.
+
+Every kind cleans one row at a time in Python (parsing and the same checks the services apply) and then
+writes a whole batch set-based: one query to find the rows that exist, one bulk insert, one bulk update.
+Unchanged rows are not touched, so re-importing a file changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization
+from crm import validation
+from crm.imports import values as parse
+from crm.models import (
+    Channel,
+    ChannelKind,
+    ChannelSpend,
+    Customer,
+    Event,
+    Feedback,
+    FeedbackKind,
+    ImportKind,
+    Order,
+    OrderStatus,
+)
+
+NPS_SCALE_MAX = 10
+CSAT_DEFAULT_SCALE_MAX = 5
+
+
+class RowError(Exception):
+    """A row cannot be imported; ``column`` names the cell at fault ("" for the row as a whole)."""
+
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+
+
+@dataclass
+class ImportContext:
+    """What every row of one import shares: the organization, its zone, its channels and the options."""
+
+    org: Organization
+    create_missing_customers: bool = False
+    now: datetime.datetime = field(default_factory=timezone.now)
+    channel_ids: dict[str, int] = field(default_factory=dict)
+    time_zone: datetime.tzinfo = datetime.UTC
+
+    @classmethod
+    def for_org(cls, org: Organization, *, create_missing_customers: bool = False) -> ImportContext:
+        try:
+            zone: datetime.tzinfo = zoneinfo.ZoneInfo(org.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = datetime.UTC
+        context = cls(org=org, create_missing_customers=create_missing_customers, time_zone=zone)
+        context.reload_channels()
+        return context
+
+    def reload_channels(self) -> None:
+        self.channel_ids = dict(Channel.objects.for_org(self.org).values_list("code", "id"))
+
+
+@dataclass
+class CleanRow:
+    line: int
+    raw: dict[str, str]
+    key: tuple
+    fields: dict[str, Any]
+    customer_external_id: str = ""
+
+
+@dataclass
+class BatchResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[CleanRow, str, str]] = field(default_factory=list)
+
+
+# Cell parsers: each turns one cell into a value or raises RowError naming the column -----------------------------
+
+
+def _guard(column: str, check: Callable[[], Any]) -> Any:
+    try:
+        return check()
+    except ValidationError as exc:
+        raise RowError(column, " ".join(exc.messages)) from None
+    except ValueError as exc:
+        raise RowError(column, str(exc)) from None
+
+
+def _required(values: dict[str, str], column: str) -> str:
+    text = values.get(column, "")
+    if not text:
+        raise RowError(column, _("This column is required and the cell is empty."))
+    return text
+
+
+def _text(values: dict[str, str], column: str, max_length: int) -> str:
+    return _guard(column, lambda: validation.clean_text(column, values.get(column, ""), max_length=max_length))
+
+
+def _datetime(values: dict[str, str], column: str, context: ImportContext) -> datetime.datetime:
+    def check() -> datetime.datetime:
+        moment = parse.parse_datetime(values[column], default_tz=context.time_zone)
+        validation.check_business_datetime(column, moment)
+        return moment
+
+    return _guard(column, check)
+
+
+def _amount(values: dict[str, str], column: str) -> Decimal:
+    return _guard(column, lambda: validation.check_amount(column, parse.parse_amount(values[column])))
+
+
+def _channel(values: dict[str, str], column: str, context: ImportContext) -> int | None:
+    code = values.get(column, "")
+    if not code:
+        return None
+    channel_id = context.channel_ids.get(code) or context.channel_ids.get(code.lower())
+    if channel_id is None:
+        raise RowError(
+            column, _("Unknown channel code '%(code)s': import the channels first or fix the code.") % {"code": code}
+        )
+    return channel_id
+
+
+def _choice(values: dict[str, str], column: str, choices: Iterable[str], default: str) -> str:
+    text = values.get(column, "").strip().lower()
+    if not text:
+        return default
+    allowed = list(choices)
+    if text not in allowed:
+        raise RowError(
+            column, _("'%(value)s' is not one of: %(allowed)s.") % {"value": text, "allowed": ", ".join(allowed)}
+        )
+    return text
+
+
+# The kinds -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    kind: str
+    model: type[models.Model]
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    key_fields: tuple[str, ...]
+    clean: Callable[[dict[str, str], ImportContext], tuple[tuple, dict[str, Any], str]]
+    #: True when rows refer to a customer by ``customer_external_id`` (resolved per batch).
+    refers_to_customer: bool = False
+    #: Fields only set when a row creates its record (a re-import does not move them).
+    create_only: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+def _clean_customer(values: dict[str, str], context: ImportContext) -> tuple[tuple, dict[str, Any], str]:
+    external_id = _text({"external_id": _required(values, "external_id")}, "external_id", 100)
+    fields: dict[str, Any] = {}
+    if values.get("name"):
+        fields["name"] = _text(values, "name", 200)
+    if values.get("email"):
+        email = _text(values, "email", 254).lower()
+        _guard("email", lambda: validate_email(email))
+        fields["email"] = email
+    if values.get("phone"):
+        fields["phone"] = _text(values, "phone", 40)
+    if values.get("channel"):
+        fields["channel_id"] = _channel(values, "channel", context)
+    if values.get("created_at"):
+        fields["created_at"] = _datetime(values, "created_at", context)
+    if "consent_email" in values and values["consent_email"] != "":
+        fields["consent_email"] = _guard("consent_email", lambda: parse.parse_bool(values["consent_email"]))
+    return (external_id,), {"external_id": external_id, **fields}, ""
+
+
+def _clean_order(values: dict[str, str], context: ImportContext) -> tuple[tuple, dict[str, Any], str]:
+    external_id = _text({"external_id": _required(values, "external_id")}, "external_id", 100)
+    customer_external_id = _required(values, "customer_external_id")
+    _required(values, "ordered_at")
+    _required(values, "amount")
+    fields: dict[str, Any] = {
+        "external_id": external_id,
+        "ordered_at": _datetime(values, "ordered_at", context),
+        "amount": _amount(values, "amount"),
+        "currency": _guard(
+            "currency", lambda: validation.check_currency("currency", values.get("currency") or context.org.currency)
+        ),
+        "status": _choice(values, "status", OrderStatus.values, OrderStatus.COMPLETED),
+    }
+    if values.get("channel"):
+        fields["channel_id"] = _channel(values, "channel", context)
+    return (external_id,), fields, customer_external_id
+
+
+def _clean_channel(values: dict[str, str], context: ImportContext) -> tuple[tuple, dict[str, Any], str]:
+    code = _required(values, "code").strip().lower()
+    if not all(ch.isalnum() or ch in "-_" for ch in code) or len(code) > 50:
+        raise RowError("code", _("Use at most 50 letters, digits, hyphens or underscores."))
+    fields: dict[str, Any] = {"code": code, "name": _text(values, "name", 120) or code}
+    if values.get("kind"):
+        fields["kind"] = _choice(values, "kind", ChannelKind.values, ChannelKind.OTHER)
+    return (code,), fields, ""
+
+
+def _clean_channel_spend(values: dict[str, str], context: ImportContext) -> tuple[tuple, dict[str, Any], str]:
+    channel_id = _channel({"channel": _required(values, "channel")}, "channel", context)
+
+    def day() -> datetime.date:
+        value = parse.parse_month(_required(values, "date"))
+        validation.check_business_date("date", value)
+        return value
+
+    spend_date = _guard("date", day)
+    _required(values, "amount")
+    fields = {"channel_id": channel_id, "date": spend_date, "amount": _amount(values, "amount")}
+    return (channel_id, spend_date), fields, ""
+
+
+def _clean_event(values: dict[str, str], context: ImportContext) -> tuple[tuple, dict[str, Any], str]:
+    customer_external_id = _required(values, "customer_external_id")
+    name = _text({"name": _required(values, "name")}, "name", 100)
+    _required(values, "occurred_at")
+    occurred_at = _datetime(values, "occurred_at", context)
+    return (name, occurred_at), {"name": name, "occurred_at": occurred_at}, customer_external_id
+
+
+def _clean_feedback(values: dict[str, str], context: ImportContext) -> tuple[tuple, dict[str, Any], str]:
+    customer_external_id = _required(values, "customer_external_id")
+    kind = _choice({"kind": _required(values, "kind")}, "kind", FeedbackKind.values, FeedbackKind.NPS)
+    score = _guard("score", lambda: parse.parse_int(_required(values, "score")))
+    if kind == FeedbackKind.NPS:
+        lowest, scale_max = 0, NPS_SCALE_MAX
+    else:
+        lowest = 1
+        scale_max = (
+            _guard("scale_max", lambda: parse.parse_int(values["scale_max"]))
+            if values.get("scale_max")
+            else CSAT_DEFAULT_SCALE_MAX
+        )
+        if not 2 <= scale_max <= 100:
+            raise RowError("scale_max", _("The scale maximum must lie between 2 and 100."))
+    if not lowest <= score <= scale_max:
+        raise RowError(
+            "score", _("The score must lie between %(low)d and %(high)d.") % {"low": lowest, "high": scale_max}
+        )
+    _required(values, "answered_at")
+    answered_at = _datetime(values, "answered_at", context)
+    fields = {
+        "kind": kind,
+        "score": score,
+        "scale_max": scale_max,
+        "answered_at": answered_at,
+        "comment": _text(values, "comment", 5000),
+    }
+    return (kind, answered_at), fields, customer_external_id
+
+
+KINDS: dict[str, KindSpec] = {
+    ImportKind.CUSTOMERS: KindSpec(
+        ImportKind.CUSTOMERS,
+        Customer,
+        ("external_id",),
+        ("name", "email", "phone", "channel", "created_at", "consent_email"),
+        ("external_id",),
+        _clean_customer,
+    ),
+    ImportKind.ORDERS: KindSpec(
+        ImportKind.ORDERS,
+        Order,
+        ("external_id", "customer_external_id", "ordered_at", "amount"),
+        ("currency", "channel", "status"),
+        ("external_id",),
+        _clean_order,
+        refers_to_customer=True,
+    ),
+    ImportKind.CHANNELS: KindSpec(
+        ImportKind.CHANNELS,
+        Channel,
+        ("code", "name"),
+        ("kind",),
+        ("code",),
+        _clean_channel,
+    ),
+    ImportKind.CHANNEL_SPEND: KindSpec(
+        ImportKind.CHANNEL_SPEND,
+        ChannelSpend,
+        ("channel", "date", "amount"),
+        (),
+        ("channel_id", "date"),
+        _clean_channel_spend,
+    ),
+    ImportKind.EVENTS: KindSpec(
+        ImportKind.EVENTS,
+        Event,
+        ("customer_external_id", "name", "occurred_at"),
+        (),
+        ("customer_id", "name", "occurred_at"),
+        _clean_event,
+        refers_to_customer=True,
+    ),
+    ImportKind.FEEDBACK: KindSpec(
+        ImportKind.FEEDBACK,
+        Feedback,
+        ("customer_external_id", "kind", "score", "answered_at"),
+        ("comment", "scale_max"),
+        ("customer_id", "kind", "answered_at"),
+        _clean_feedback,
+        refers_to_customer=True,
+    ),
+}
+
+
+# Writing a batch -------------------------------------------------------------------------------------------------
+
+
+def _resolve_customers(rows: list[CleanRow], context: ImportContext, result: BatchResult) -> list[CleanRow]:
+    """Attach ``customer_id`` to rows; unknown customers are rejected or, if asked, created bare."""
+    wanted = {row.customer_external_id for row in rows}
+    known = dict(Customer.objects.for_org(context.org).filter(external_id__in=wanted).values_list("external_id", "id"))
+    missing = wanted - known.keys()
+    if missing and context.create_missing_customers:
+        Customer.objects.bulk_create(
+            [
+                Customer(organization=context.org, external_id=external_id, created_at=context.now)
+                for external_id in sorted(missing)
+            ],
+            batch_size=1000,
+        )
+        known.update(
+            Customer.objects.for_org(context.org).filter(external_id__in=missing).values_list("external_id", "id")
+        )
+    resolved = []
+    for row in rows:
+        customer_id = known.get(row.customer_external_id)
+        if customer_id is None:
+            result.rejected.append(
+                (
+                    row,
+                    "customer_external_id",
+                    _(
+                        "No customer with external id '%(id)s' in this organization: import the customers first, or use the option to create missing customers."
+                    )
+                    % {"id": row.customer_external_id},
+                )
+            )
+            continue
+        row.fields["customer_id"] = customer_id
+        resolved.append(row)
+    return resolved
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, datetime.datetime) and isinstance(b, datetime.datetime):
+        return a == b
+    if isinstance(a, Decimal) or isinstance(b, Decimal):
+        return Decimal(str(a)) == Decimal(str(b))
+    return a == b
+
+
+def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) -> BatchResult:
+    """Insert new rows and update changed ones of one batch; rows are already unique by key within the batch."""
+    result = BatchResult()
+    if spec.refers_to_customer:
+        rows = _resolve_customers(rows, context, result)
+    if not rows:
+        return result
+    key_fields = spec.key_fields
+
+    def key_of(values: dict[str, Any]) -> tuple:
+        return tuple(values[name] for name in key_fields)
+
+    lookup = {f"{key_fields[0]}__in": {row.fields[key_fields[0]] for row in rows}}
+    if len(key_fields) > 1:
+        lookup[f"{key_fields[-1]}__in"] = {row.fields[key_fields[-1]] for row in rows}
+    existing = {
+        key_of({name: getattr(obj, name) for name in key_fields}): obj
+        for obj in spec.model.objects.for_org(context.org).filter(**lookup)
+    }
+    to_create, to_update, updated_fields = [], [], set()
+    for row in rows:
+        current = existing.get(key_of(row.fields))
+        if current is None:
+            to_create.append(spec.model(organization=context.org, **row.fields))
+            continue
+        changed = [
+            name
+            for name, value in row.fields.items()
+            if name not in spec.create_only and not _same(getattr(current, name), value)
+        ]
+        if not changed:
+            result.unchanged += 1
+            continue
+        for name in changed:
+            setattr(current, name, row.fields[name])
+        if isinstance(current, Customer):
+            if "consent_email" in changed:
+                current.consent_email_at = context.now
+                changed.append("consent_email_at")
+            current.updated_at = context.now
+            changed.append("updated_at")
+        updated_fields.update(changed)
+        to_update.append(current)
+    for obj in to_create:
+        if isinstance(obj, Customer) and obj.consent_email:
+            obj.consent_email_at = context.now
+    spec.model.objects.bulk_create(to_create, batch_size=1000)
+    if to_update:
+        spec.model.objects.bulk_update(to_update, sorted(updated_fields), batch_size=1000)
+    result.created = len(to_create)
+    result.updated = len(to_update)
+    return result

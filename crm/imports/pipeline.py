@@ -1,0 +1,297 @@
+"""The one import pipeline behind the command, the upload page and the API.
+
+A job reads its file as a stream (``crm/imports/reading.py``), cleans each row (``crm/imports/kinds.py``) and
+writes batches set-based. All accepted rows of a job commit in one transaction: a crash leaves nothing of
+the job behind, and nothing already stored is ever deleted. Rejected rows are kept with their line, column,
+reason and cells, so the person who imported the file can fix exactly those rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization
+from accounts.services import Actor, audit_record
+from crm.imports.kinds import KINDS, BatchResult, CleanRow, ImportContext, RowError, write_batch
+from crm.imports.reading import CsvFormatError, CsvRow, open_csv
+from crm.models import ImportJob, ImportKind, ImportRejection, ImportStatus
+from crm.selectors import import_rejections
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 5000
+MAX_WARNING_EXAMPLES = 20
+PROGRESS_EVERY_ROWS = 2000
+PROGRESS_TTL_SECONDS = 24 * 3600
+
+
+def import_storage_dir(org: Organization) -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports" / str(org.pk)
+
+
+def progress_cache_key(job_id: int) -> str:
+    return f"import-progress:{job_id}"
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    rows: int
+    bytes_read: int
+    bytes_total: int
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.bytes_read / self.bytes_total) if self.bytes_total else 0.0
+
+
+def import_job_create(
+    *,
+    org: Organization,
+    actor: Actor,
+    kind: str,
+    source: IO[bytes] | Path,
+    original_filename: str,
+    create_missing_customers: bool = False,
+) -> ImportJob:
+    """Keep a copy of the file and queue a job for it; the job runs later (task, command or test)."""
+    if kind not in ImportKind.values:
+        raise ValidationError({"kind": [_("Choose one of: %(kinds)s.") % {"kinds": ", ".join(ImportKind.values)}]})
+    folder = import_storage_dir(org)
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = folder / f"{uuid.uuid4().hex}.csv"
+    if isinstance(source, Path):
+        shutil.copyfile(source, stored)
+    else:
+        with stored.open("wb") as target:
+            shutil.copyfileobj(source, target, length=1024 * 1024)
+    job = ImportJob.objects.create(
+        organization=org,
+        kind=kind,
+        original_filename=Path(original_filename).name[:255],
+        stored_path=str(stored),
+        file_size=stored.stat().st_size,
+        options={"create_missing_customers": bool(create_missing_customers)},
+        created_by=actor.user,
+        created_by_label=actor.display,
+    )
+    audit_record(
+        org=org,
+        actor=actor,
+        action="import.create",
+        instance=job,
+        after={"kind": kind, "file": job.original_filename, "bytes": job.file_size},
+    )
+    return job
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.total = 0
+        self.created = 0
+        self.updated = 0
+        self.unchanged = 0
+        self.rejected = 0
+        self.repeated_lines: list[int] = []
+        self.repeated = 0
+
+    def add(self, result: BatchResult) -> None:
+        self.created += result.created
+        self.updated += result.updated
+        self.unchanged += result.unchanged
+
+
+def _storable(text: str) -> str:
+    """The cell as a person should see it in the report; PostgreSQL cannot store NUL characters."""
+    return text.replace("\x00", "\\x00")
+
+
+def _rejection(job: ImportJob, line: int, column: str, reason: str, values: dict[str, str]) -> ImportRejection:
+    return ImportRejection(
+        organization_id=job.organization_id,
+        job=job,
+        line=line,
+        column=_storable(column)[:100],
+        reason=_storable(reason),
+        values={_storable(name): _storable(value) for name, value in values.items()},
+    )
+
+
+def _check_header(job: ImportJob, header: list[str]) -> list[str]:
+    """Fail on missing required columns; return warnings for the columns that will be ignored."""
+    spec = KINDS[job.kind]
+    missing = [column for column in spec.required if column not in header]
+    if missing:
+        raise CsvFormatError(
+            _(
+                "The file lacks the required column(s) %(missing)s. A %(kind)s file needs: %(required)s; it may also have: %(optional)s."
+            )
+            % {
+                "missing": ", ".join(missing),
+                "kind": job.kind,
+                "required": ", ".join(spec.required),
+                "optional": ", ".join(spec.optional) or "-",
+            }
+        )
+    extra = [column for column in header if column not in spec.columns]
+    return [
+        _("The column '%(column)s' is not used by a %(kind)s import and was ignored.") % {"column": c, "kind": job.kind}
+        for c in extra
+    ]
+
+
+def _flush(
+    job: ImportJob,
+    batch: dict[tuple, CleanRow],
+    rejections: list[ImportRejection],
+    context: ImportContext,
+    counts: _Counts,
+) -> None:
+    if batch:
+        result = write_batch(KINDS[job.kind], list(batch.values()), context)
+        counts.add(result)
+        for row, column, reason in result.rejected:
+            rejections.append(_rejection(job, row.line, column, reason, row.raw))
+        batch.clear()
+    if rejections:
+        counts.rejected += len(rejections)
+        ImportRejection.objects.bulk_create(rejections, batch_size=2000)
+        rejections.clear()
+
+
+def _rows(
+    job: ImportJob, rows: Iterable[CsvRow], context: ImportContext, counts: _Counts, report: Callable[[int], None]
+) -> None:
+    spec = KINDS[job.kind]
+    batch: dict[tuple, CleanRow] = {}
+    rejections: list[ImportRejection] = []
+    seen: set[tuple] = set()
+    for row in rows:
+        counts.total += 1
+        if row.problem:
+            rejections.append(_rejection(job, row.line, "", row.problem, row.values))
+        else:
+            try:
+                key, fields, customer_external_id = spec.clean(row.values, context)
+            except RowError as exc:
+                rejections.append(_rejection(job, row.line, exc.column, exc.message, row.values))
+            else:
+                file_key = (customer_external_id, *key)
+                if file_key in seen or file_key in batch:
+                    counts.repeated += 1
+                    if len(counts.repeated_lines) < MAX_WARNING_EXAMPLES:
+                        counts.repeated_lines.append(row.line)
+                batch.pop(file_key, None)
+                batch[file_key] = CleanRow(row.line, row.values, key, fields, customer_external_id)
+                seen.add(file_key)
+        if len(batch) >= BATCH_ROWS:
+            _flush(job, batch, rejections, context, counts)
+        if counts.total % PROGRESS_EVERY_ROWS == 0:
+            report(counts.total)
+    _flush(job, batch, rejections, context, counts)
+    report(counts.total)
+
+
+def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None] | None = None) -> ImportJob:
+    """Run a queued job to the end; rows either all commit or, if anything crashes, none do."""
+    if job.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+        return job
+    job.status = ImportStatus.RUNNING
+    job.started_at = timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    started = time.perf_counter()
+    counts = _Counts()
+    warnings: list[str] = []
+    try:
+        with open_csv(job.stored_path) as source:
+            job.encoding, job.delimiter = source.encoding, source.delimiter
+            warnings.extend(_check_header(job, source.header))
+            context = ImportContext.for_org(
+                job.organization, create_missing_customers=job.options.get("create_missing_customers", False)
+            )
+
+            def report(rows: int) -> None:
+                state = ImportProgress(rows=rows, bytes_read=source.bytes_read, bytes_total=source.bytes_total)
+                cache.set(progress_cache_key(job.pk), state.__dict__, PROGRESS_TTL_SECONDS)
+                if progress is not None:
+                    progress(state)
+
+            with transaction.atomic():
+                _rows(job, source, context, counts, report)
+    except CsvFormatError as exc:
+        job.status = ImportStatus.FAILED
+        job.error = str(exc)
+        counts = _Counts()
+    except Exception as exc:
+        logger.exception("import job %s failed", job.pk)
+        job.status = ImportStatus.FAILED
+        job.error = _("The import stopped with an internal error (%(error)s); nothing of this file was saved.") % {
+            "error": type(exc).__name__
+        }
+        counts = _Counts()
+    else:
+        job.status = ImportStatus.SUCCEEDED
+    if counts.repeated:
+        warnings.append(
+            _(
+                "%(count)d row(s) repeated a record given earlier in the file; the last one was kept (e.g. lines %(lines)s)."
+            )
+            % {"count": counts.repeated, "lines": ", ".join(str(line) for line in counts.repeated_lines)}
+        )
+    job.rows_total = counts.total
+    job.rows_created, job.rows_updated, job.rows_unchanged = counts.created, counts.updated, counts.unchanged
+    job.rows_rejected = counts.rejected
+    job.warnings = warnings
+    job.finished_at = timezone.now()
+    job.save()
+    audit_record(
+        org=job.organization,
+        actor=Actor(user=job.created_by, label=job.created_by_label),
+        action="import.finish",
+        instance=job,
+        after={
+            "status": job.status,
+            "rows": job.rows_total,
+            "created": job.rows_created,
+            "updated": job.rows_updated,
+            "unchanged": job.rows_unchanged,
+            "rejected": job.rows_rejected,
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+    return job
+
+
+#: Cells starting with these open as formulas in spreadsheet programs; the report defuses them.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def rejections_csv_rows(job: ImportJob) -> Iterator[list[str]]:
+    """The rejected rows as they were in the file, then their line, column and reason: fix them and re-import."""
+    columns = list(KINDS[job.kind].columns)
+    yield [*columns, "line", "column", "reason"]
+    for rejection in import_rejections(job=job).iterator(chunk_size=2000):
+        cells = [rejection.values.get(column, "") for column in columns]
+        yield [
+            *(_spreadsheet_safe(cell) for cell in cells),
+            str(rejection.line),
+            rejection.column,
+            _spreadsheet_safe(rejection.reason),
+        ]

@@ -1,0 +1,1 @@
+"""Tests for the CSV reader and value parsers of the import."""
