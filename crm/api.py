@@ -8,12 +8,21 @@ another organization's row is reported as unknown, never used.
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.permissions import FOLLOW_UP_WRITERS
-from config.api.base import OrganizationModelViewSet, OrganizationScopedRelatedField, StrictSerializerMixin
+from config.api.base import (
+    OrganizationModelViewSet,
+    OrganizationScopedRelatedField,
+    StrictSerializerMixin,
+    actor_for_request,
+)
 from crm import filters, services
+from crm.imports.bulk import MAX_BULK_RECORDS, bulk_upsert
 from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
 
 
@@ -236,9 +245,49 @@ class ChannelSpendViewSet(OrganizationModelViewSet):
     select_related = ("channel",)
 
 
-class CustomerViewSet(OrganizationModelViewSet):
+class BulkRecordsSerializer(StrictSerializerMixin, serializers.Serializer):
+    records = serializers.ListField(
+        child=serializers.JSONField(),
+        min_length=1,
+        max_length=MAX_BULK_RECORDS,
+        help_text="Up to 10,000 records with the same fields as the CSV import of this kind.",
+    )
+    create_missing_customers = serializers.BooleanField(required=False, default=False)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    superseded = serializers.IntegerField()
+    results = serializers.ListField(child=serializers.DictField())
+
+
+class BulkUpsertMixin:
+    """``POST …/bulk/``: upsert many records at once with the CSV import's rules and one result per record."""
+
+    bulk_kind: str
+
+    @extend_schema(request=BulkRecordsSerializer, responses={200: BulkResultSerializer})
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        incoming = BulkRecordsSerializer(data=request.data, context=self.get_serializer_context())
+        incoming.is_valid(raise_exception=True)
+        outcome = bulk_upsert(
+            org=self.organization,
+            actor=actor_for_request(request),
+            kind=self.bulk_kind,
+            records=incoming.validated_data["records"],
+            create_missing_customers=incoming.validated_data["create_missing_customers"],
+        )
+        return Response(outcome)
+
+
+class CustomerViewSet(BulkUpsertMixin, OrganizationModelViewSet):
     """Customers of your organization. Deleting one deletes their orders, events, answers, notes and tasks."""
 
+    bulk_kind = "customers"
     model = Customer
     serializer_class = CustomerSerializer
     filterset_class = filters.CustomerFilter
@@ -249,9 +298,10 @@ class CustomerViewSet(OrganizationModelViewSet):
     select_related = ("channel", "owner")
 
 
-class OrderViewSet(OrganizationModelViewSet):
+class OrderViewSet(BulkUpsertMixin, OrganizationModelViewSet):
     """Orders. Only completed orders count towards revenue and scores."""
 
+    bulk_kind = "orders"
     model = Order
     serializer_class = OrderSerializer
     filterset_class = filters.OrderFilter
@@ -262,9 +312,10 @@ class OrderViewSet(OrganizationModelViewSet):
     select_related = ("customer", "channel")
 
 
-class EventViewSet(OrganizationModelViewSet):
+class EventViewSet(BulkUpsertMixin, OrganizationModelViewSet):
     """Events are facts: they can be recorded and deleted, not edited."""
 
+    bulk_kind = "events"
     model = Event
     serializer_class = EventSerializer
     filterset_class = filters.EventFilter

@@ -80,6 +80,9 @@ class CleanRow:
     key: tuple
     fields: dict[str, Any]
     customer_external_id: str = ""
+    #: Set by ``write_batch``: "created", "updated", "unchanged" or "rejected", and the row's id once written.
+    outcome: str = ""
+    record_id: int | None = None
 
 
 @dataclass
@@ -351,6 +354,7 @@ def _resolve_customers(rows: list[CleanRow], context: ImportContext, result: Bat
     for row in rows:
         customer_id = known.get(row.customer_external_id)
         if customer_id is None:
+            row.outcome = "rejected"
             result.rejected.append(
                 (
                     row,
@@ -395,11 +399,15 @@ def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) ->
         for obj in spec.model.objects.for_org(context.org).filter(**lookup)
     }
     to_create, to_update, updated_fields = [], [], set()
+    created_rows = []
     for row in rows:
         current = existing.get(key_of(row.fields))
         if current is None:
             to_create.append(spec.model(organization=context.org, **row.fields))
+            created_rows.append(row)
+            row.outcome = "created"
             continue
+        row.record_id = current.pk
         changed = [
             name
             for name, value in row.fields.items()
@@ -407,7 +415,9 @@ def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) ->
         ]
         if not changed:
             result.unchanged += 1
+            row.outcome = "unchanged"
             continue
+        row.outcome = "updated"
         for name in changed:
             setattr(current, name, row.fields[name])
         if isinstance(current, Customer):
@@ -422,6 +432,8 @@ def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) ->
         if isinstance(obj, Customer) and obj.consent_email:
             obj.consent_email_at = context.now
     spec.model.objects.bulk_create(to_create, batch_size=1000)
+    for row, obj in zip(created_rows, to_create, strict=True):
+        row.record_id = obj.pk
     if to_update:
         spec.model.objects.bulk_update(to_update, sorted(updated_fields), batch_size=1000)
     result.created = len(to_create)
