@@ -15,6 +15,7 @@ import io
 import itertools
 import os
 import re
+import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,21 +56,16 @@ class CsvRow:
     problem: str | None
 
 
-class _DecodeErrorCount:
-    """How many times the mark error handler ran, in any thread.
-
-    A change during one ``decode`` call means that chunk probably holds marks; a false alarm from another thread
-    only costs a scan of the chunk that finds nothing.
-    """
-
-    value = 0
+# How many times the mark error handler ran in this thread: a change across one ``decode`` call means the chunk
+# holds marks, so only such chunks are searched for them.
+_decode_errors = threading.local()
 
 
 def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
     """Replace each byte that cannot be decoded by a lone surrogate (U+DC00 + byte), which no decoder produces."""
     if not isinstance(exc, UnicodeDecodeError):
         raise exc
-    _DecodeErrorCount.value += 1
+    _decode_errors.count = getattr(_decode_errors, "count", 0) + 1
     return "".join(chr(0xDC00 + byte) for byte in exc.object[exc.start : exc.end]), exc.end
 
 
@@ -141,9 +137,9 @@ class CsvSource:
         while True:
             data = self._raw.read(CHUNK_BYTES)
             final = not data
-            errors_before = _DecodeErrorCount.value
+            errors_before = getattr(_decode_errors, "count", 0)
             text = carry + decoder.decode(data, final)
-            suspicious = carry_has_marks or _DecodeErrorCount.value != errors_before
+            suspicious = carry_has_marks or getattr(_decode_errors, "count", 0) != errors_before
             if final:
                 complete, carry = text, ""
             else:
@@ -248,8 +244,6 @@ class CsvSource:
         problem = self._flagged_problem(start, end)
         if problem is None and len(cells) != len(self.header):
             problem = f"has {_columns(len(cells))}, the header has {len(self.header)}"
-        if problem is None:
-            return CsvRow(start, values, None)
         return CsvRow(start, values, problem)
 
 
