@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 from celery import shared_task
 
-from crm.imports.pipeline import import_job_run
+from crm.imports.pipeline import import_job_run, import_jobs_requeue_stale
 from crm.models import ImportJob, ImportStatus
 
 
@@ -17,3 +19,9 @@ def run_import_job(job_id: int) -> str | None:
     if job.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
         return job.status
     return import_job_run(job=job).status
+
+
+@shared_task
+def requeue_stale_imports(silent_minutes: int = 10) -> list[int]:
+    """From beat: give imports whose worker died a new run."""
+    return import_jobs_requeue_stale(silent_for=datetime.timedelta(minutes=silent_minutes))

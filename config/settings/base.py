@@ -140,6 +140,8 @@ CELERY_BEAT_SCHEDULE = {
     # Hourly: each organization's run starts once its chosen hour (Organization.nightly_hour, its own time zone)
     # has come, and only once per day. A fanout still queued when the next one is sent is dropped, so a backlog
     # built up while no worker ran does not enqueue the same runs many times over.
+    # Imports whose worker died (their rows were rolled back) are run again from the start.
+    "imports-requeue-stale": {"task": "crm.tasks.requeue_stale_imports", "schedule": crontab(minute="*/5")},
     "nightly-fanout": {
         "task": "reporting.tasks.nightly_fanout",
         "schedule": crontab(minute=5),

@@ -8,6 +8,7 @@ reason and cells, so the person who imported the file can fix exactly those rows
 
 from __future__ import annotations
 
+import datetime
 import logging
 import shutil
 import time
@@ -52,6 +53,8 @@ class ImportProgress:
     rows: int
     bytes_read: int
     bytes_total: int
+    #: When the running job last reported (epoch seconds): the heartbeat that tells a live job from a dead one.
+    at: float = 0.0
 
     @property
     def fraction(self) -> float:
@@ -224,7 +227,9 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None]
             )
 
             def report(rows: int) -> None:
-                state = ImportProgress(rows=rows, bytes_read=source.bytes_read, bytes_total=source.bytes_total)
+                state = ImportProgress(
+                    rows=rows, bytes_read=source.bytes_read, bytes_total=source.bytes_total, at=time.time()
+                )
                 cache.set(progress_cache_key(job.pk), state.__dict__, PROGRESS_TTL_SECONDS)
                 if progress is not None:
                     progress(state)
@@ -295,3 +300,24 @@ def rejections_csv_rows(job: ImportJob) -> Iterator[list[str]]:
             rejection.column,
             _spreadsheet_safe(rejection.reason),
         ]
+
+
+def import_jobs_requeue_stale(*, silent_for: datetime.timedelta) -> list[int]:
+    """Queue again the running jobs whose worker has gone silent (killed, out of memory, restarted).
+
+    A job's rows commit together at its end, so a worker that died mid-job left nothing of it in the
+    database; running it again from the start is safe and finishes the import. Returns the jobs re-queued.
+    """
+    from crm.tasks import run_import_job
+
+    cutoff = time.time() - silent_for.total_seconds()
+    requeued = []
+    for job in ImportJob.objects.filter(status=ImportStatus.RUNNING, started_at__lt=timezone.now() - silent_for):
+        state = cache.get(progress_cache_key(job.pk))
+        if state and state.get("at", 0) >= cutoff:
+            continue
+        if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(status=ImportStatus.QUEUED):
+            logger.warning("import job %s went silent; queued again", job.pk)
+            run_import_job.delay(job.pk)
+            requeued.append(job.pk)
+    return requeued

@@ -201,3 +201,28 @@ def test_rejections_csv_has_the_cells_then_line_column_and_reason_and_defuses_fo
     assert rows[0][-3:] == ["line", "column", "reason"]
     assert rows[1][rows[0].index("name")] == '\'=HYPERLINK("x")'
     assert rows[1][-3:-1] == ["2", "email"]
+
+
+def test_only_silent_running_jobs_are_queued_again(org, tmp_path):
+    import time as clock
+
+    from django.core.cache import cache
+
+    path = tmp_path / "c.csv"
+    path.write_text("external_id\nC1\n")
+    alive = pipeline.import_job_create(
+        org=org, actor=IMPORTER, kind="customers", source=path, original_filename="a.csv"
+    )
+    dead = pipeline.import_job_create(org=org, actor=IMPORTER, kind="customers", source=path, original_filename="d.csv")
+    long_ago = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    for job in (alive, dead):
+        job.status, job.started_at = ImportStatus.RUNNING, long_ago
+        job.save()
+    cache.set(pipeline.progress_cache_key(alive.pk), {"rows": 1, "bytes_read": 1, "bytes_total": 2, "at": clock.time()})
+
+    requeued = pipeline.import_jobs_requeue_stale(silent_for=datetime.timedelta(minutes=10))
+
+    assert requeued == [dead.pk]
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert (dead.status, alive.status) == (ImportStatus.SUCCEEDED, ImportStatus.RUNNING)  # tasks run eagerly here
