@@ -219,6 +219,7 @@ def test_only_silent_running_jobs_are_queued_again(org, tmp_path):
         job.status, job.started_at = ImportStatus.RUNNING, long_ago
         job.save()
     cache.set(pipeline.progress_cache_key(alive.pk), {"rows": 1, "bytes_read": 1, "bytes_total": 2, "at": clock.time()})
+    cache.delete(pipeline.progress_cache_key(dead.pk))  # ids are reused between tests; so could a cache entry be
 
     requeued = pipeline.import_jobs_requeue_stale(silent_for=datetime.timedelta(minutes=10))
 
