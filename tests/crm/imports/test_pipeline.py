@@ -227,3 +227,18 @@ def test_only_silent_running_jobs_are_queued_again(org, tmp_path):
     dead.refresh_from_db()
     alive.refresh_from_db()
     assert (dead.status, alive.status) == (ImportStatus.SUCCEEDED, ImportStatus.RUNNING)  # tasks run eagerly here
+
+
+def test_a_key_repeated_in_a_later_batch_is_reported_too(org, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "BATCH_ROWS", 2)
+    job = run(org, "customers", "external_id,name\nC1,a\nC2,b\nC3,c\nC1,last\n", tmp_path)
+    assert Customer.objects.for_org(org).get(external_id="C1").name == "last"
+    assert any("1 row(s) repeated" in warning and "5" in warning for warning in job.warnings)
+
+
+def test_seen_keys_finds_repeats_across_many_merged_levels():
+    seen = pipeline.SeenKeys()
+    for start in range(0, 100, 10):
+        assert not seen.add_and_find_repeats([("k", n) for n in range(start, start + 10)]).any()
+    assert len(seen.levels) <= pipeline.SeenKeys.MAX_LEVELS
+    assert seen.add_and_find_repeats([("k", 5), ("k", 99), ("k", 100)]).tolist() == [True, True, False]
