@@ -181,7 +181,7 @@ def _check_header(job: ImportJob, header: list[str]) -> list[str]:
     if missing:
         raise CsvFormatError(
             _(
-                "The file lacks the required column(s) %(missing)s. A %(kind)s file needs: %(required)s; it may also have: %(optional)s."
+                "The file lacks the required column(s) %(missing)s. An import of %(kind)s needs: %(required)s; it may also have: %(optional)s."
             )
             % {
                 "missing": ", ".join(missing),
@@ -192,7 +192,8 @@ def _check_header(job: ImportJob, header: list[str]) -> list[str]:
         )
     extra = [column for column in header if column not in spec.columns]
     return [
-        _("The column '%(column)s' is not used by a %(kind)s import and was ignored.") % {"column": c, "kind": job.kind}
+        _("The column '%(column)s' is not used by an import of %(kind)s and was ignored.")
+        % {"column": c, "kind": job.kind}
         for c in extra
     ]
 
