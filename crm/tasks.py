@@ -6,7 +6,7 @@ import datetime
 
 from celery import shared_task
 
-from crm.imports.pipeline import import_job_run, import_jobs_requeue_stale
+from crm.imports.pipeline import import_job_run, import_jobs_discard_unconfirmed, import_jobs_requeue_stale
 from crm.models import ImportJob, ImportStatus
 
 
@@ -23,5 +23,6 @@ def run_import_job(job_id: int) -> str | None:
 
 @shared_task
 def requeue_stale_imports(silent_minutes: int = 10) -> list[int]:
-    """From beat: give imports whose worker died a new run."""
+    """From beat: give imports whose worker died a new run, and drop uploads never confirmed within a day."""
+    import_jobs_discard_unconfirmed(older_than=datetime.timedelta(days=1))
     return import_jobs_requeue_stale(silent_for=datetime.timedelta(minutes=silent_minutes))

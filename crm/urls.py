@@ -15,6 +15,7 @@ urlpatterns = [
     path("imports/upload/", import_views.import_upload, name="import-upload"),
     path("imports/<int:pk>/", import_views.import_detail, name="import-detail"),
     path("imports/<int:pk>/start/", import_views.import_start, name="import-start"),
+    path("imports/<int:pk>/discard/", import_views.import_discard, name="import-discard"),
     path("imports/<int:pk>/rejected-rows.csv", import_views.import_rejections_csv, name="import-rejections-csv"),
     path("tasks/<int:pk>/complete/", views.task_complete, name="task-complete"),
 ]

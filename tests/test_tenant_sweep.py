@@ -48,6 +48,7 @@ SEED_RECIPES: dict[str, Callable[[dict], dict]] = {}
 PAGE_KWARG_MODELS: dict[tuple[str, str], str] = {
     ("crm:import-detail", "pk"): "crm.ImportJob",
     ("crm:import-start", "pk"): "crm.ImportJob",
+    ("crm:import-discard", "pk"): "crm.ImportJob",
     ("crm:import-rejections-csv", "pk"): "crm.ImportJob",
 }
 

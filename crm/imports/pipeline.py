@@ -361,3 +361,24 @@ def import_jobs_requeue_stale(*, silent_for: datetime.timedelta) -> list[int]:
             run_import_job.delay(job.pk)
             requeued.append(job.pk)
     return requeued
+
+
+def import_job_discard(*, job: ImportJob, actor: Actor, reason: str = "") -> bool:
+    """Drop an upload that was never started: its file is deleted and the job says why. False if it had started."""
+    discarded = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED, started_at__isnull=True).update(
+        status=ImportStatus.FAILED, error=reason or _("Discarded before it was imported."), finished_at=timezone.now()
+    )
+    if not discarded:
+        return False
+    Path(job.stored_path).unlink(missing_ok=True)
+    audit_record(org=job.organization, actor=actor, action="import.discard", instance=job)
+    return True
+
+
+def import_jobs_discard_unconfirmed(*, older_than: datetime.timedelta) -> int:
+    """Uploads previewed but never confirmed are discarded after a while, so their files do not pile up."""
+    stale = ImportJob.objects.filter(
+        status=ImportStatus.QUEUED, started_at__isnull=True, created_at__lt=timezone.now() - older_than
+    ).select_related("organization")
+    reason = _("Discarded: it was uploaded but not imported within a day.")
+    return sum(import_job_discard(job=job, actor=Actor(label="cleanup"), reason=reason) for job in stale)

@@ -24,7 +24,13 @@ from accounts.services import Actor
 from config.forms import ServiceErrorsForm
 from crm import selectors
 from crm.imports.kinds import KINDS
-from crm.imports.pipeline import ImportProgress, import_job_create, progress_cache_key, rejections_csv_rows
+from crm.imports.pipeline import (
+    ImportProgress,
+    import_job_create,
+    import_job_discard,
+    progress_cache_key,
+    rejections_csv_rows,
+)
 from crm.imports.reading import CsvFormatError, open_csv
 from crm.models import ImportJob, ImportKind, ImportStatus
 from crm.tasks import run_import_job
@@ -177,3 +183,14 @@ def _with_bom(stream):
     """A UTF-8 byte-order mark first, so spreadsheet programs read Chinese text correctly."""
     yield "\ufeff"
     yield from stream
+
+
+@role_required(CRM_WRITERS)
+@require_POST
+def import_discard(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_or_404(request, pk)
+    if import_job_discard(job=job, actor=Actor(user=request.user)):
+        messages.success(request, _("The upload was discarded; nothing was imported."))
+    else:
+        messages.info(request, _("This import has already been started."))
+    return redirect("crm:import-list")

@@ -136,3 +136,40 @@ def test_another_organizations_import_is_404(client, other_org, org, ops_user, a
     for name in ("crm:import-detail", "crm:import-rejections-csv"):
         assert client.get(reverse(name, args=[theirs.pk])).status_code == 404
     assert client.post(reverse("crm:import-start", args=[theirs.pk])).status_code == 404
+
+
+def test_an_upload_can_be_discarded_before_import_and_its_file_is_deleted(client, org, ops_user):
+    from pathlib import Path
+
+    client.force_login(ops_user)
+    client.post(reverse("crm:import-upload"), {"kind": "customers", "file": _upload("external_id\nC1\n")})
+    job = ImportJob.objects.for_org(org).get()
+
+    client.post(reverse("crm:import-discard", args=[job.pk]))
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and "Discarded" in job.error
+    assert not Path(job.stored_path).exists()
+    client.post(reverse("crm:import-start", args=[job.pk]))
+    assert not Customer.objects.for_org(org).exists()
+
+
+def test_uploads_never_confirmed_are_discarded_after_a_day(org, tmp_path):
+    import datetime
+
+    from django.utils import timezone
+
+    from accounts.services import Actor
+    from crm.imports.pipeline import import_job_create, import_jobs_discard_unconfirmed
+
+    path = tmp_path / "c.csv"
+    path.write_text("external_id\nC1\n")
+    old = import_job_create(org=org, actor=Actor(label="t"), kind="customers", source=path, original_filename="old.csv")
+    fresh = import_job_create(
+        org=org, actor=Actor(label="t"), kind="customers", source=path, original_filename="new.csv"
+    )
+    ImportJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - datetime.timedelta(days=2))
+
+    assert import_jobs_discard_unconfirmed(older_than=datetime.timedelta(days=1)) == 1
+    assert ImportJob.objects.get(pk=old.pk).status == ImportStatus.FAILED
+    assert ImportJob.objects.get(pk=fresh.pk).status == ImportStatus.QUEUED
