@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from crm import validation
+from crm.imports import postgres_writer
 from crm.imports import values as parse
 from crm.models import (
     Channel,
@@ -380,11 +381,18 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) -> BatchResult:
-    """Insert new rows and update changed ones of one batch; rows are already unique by key within the batch."""
+    """Insert new rows and update changed ones of one batch; rows are already unique by key within the batch.
+
+    On PostgreSQL, kinds with a unique key go through ``postgres_writer`` (``COPY`` and one upsert) with the
+    same outcomes; the ORM path below serves SQLite, events and feedback.
+    """
     result = BatchResult()
     if spec.refers_to_customer:
         rows = _resolve_customers(rows, context, result)
     if not rows:
+        return result
+    if postgres_writer.can_upsert(spec):
+        postgres_writer.upsert_batch(spec, rows, context, result)
         return result
     key_fields = spec.key_fields
 
