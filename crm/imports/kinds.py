@@ -169,6 +169,11 @@ class KindSpec:
     refers_to_customer: bool = False
     #: Fields only set when a row creates its record (a re-import does not move them).
     create_only: tuple[str, ...] = ()
+    #: Values a new record gets for the columns its row leaves empty, where the model's default is not right.
+    create_defaults: Callable[[ImportContext], dict[str, Any]] | None = None
+
+    def defaults_for_new_records(self, context: ImportContext) -> dict[str, Any]:
+        return self.create_defaults(context) if self.create_defaults else {}
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -204,11 +209,12 @@ def _clean_order(values: dict[str, str], context: ImportContext) -> tuple[tuple,
         "external_id": external_id,
         "ordered_at": _datetime(values, "ordered_at", context),
         "amount": _amount(values, "amount"),
-        "currency": _guard(
-            "currency", lambda: validation.check_currency("currency", values.get("currency") or context.org.currency)
-        ),
-        "status": _choice(values, "status", OrderStatus.values, OrderStatus.COMPLETED),
     }
+    # Empty optional cells are left out: a new order gets the defaults, a stored one keeps its values.
+    if values.get("currency"):
+        fields["currency"] = _guard("currency", lambda: validation.check_currency("currency", values["currency"]))
+    if values.get("status"):
+        fields["status"] = _choice(values, "status", OrderStatus.values, OrderStatus.COMPLETED)
     if values.get("channel"):
         fields["channel_id"] = _channel(values, "channel", context)
     return (external_id,), fields, customer_external_id
@@ -218,7 +224,7 @@ def _clean_channel(values: dict[str, str], context: ImportContext) -> tuple[tupl
     code = _required(values, "code").strip().lower()
     if not all(ch.isalnum() or ch in "-_" for ch in code) or len(code) > 50:
         raise RowError("code", _("Use at most 50 letters, digits, hyphens or underscores."))
-    fields: dict[str, Any] = {"code": code, "name": _text(values, "name", 120) or code}
+    fields: dict[str, Any] = {"code": code, "name": _text({"name": _required(values, "name")}, "name", 120)}
     if values.get("kind"):
         fields["kind"] = _choice(values, "kind", ChannelKind.values, ChannelKind.OTHER)
     return (code,), fields, ""
@@ -272,8 +278,9 @@ def _clean_feedback(values: dict[str, str], context: ImportContext) -> tuple[tup
         "score": score,
         "scale_max": scale_max,
         "answered_at": answered_at,
-        "comment": _text(values, "comment", 5000),
     }
+    if values.get("comment"):
+        fields["comment"] = _text(values, "comment", 5000)
     return (kind, answered_at), fields, customer_external_id
 
 
@@ -294,6 +301,7 @@ KINDS: dict[str, KindSpec] = {
         ("external_id",),
         _clean_order,
         refers_to_customer=True,
+        create_defaults=lambda context: {"currency": context.org.currency},
     ),
     ImportKind.CHANNELS: KindSpec(
         ImportKind.CHANNELS,
@@ -407,11 +415,12 @@ def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) ->
         for obj in spec.model.objects.for_org(context.org).filter(**lookup)
     }
     to_create, to_update, updated_fields = [], [], set()
+    new_defaults = spec.defaults_for_new_records(context)
     created_rows = []
     for row in rows:
         current = existing.get(key_of(row.fields))
         if current is None:
-            to_create.append(spec.model(organization=context.org, **row.fields))
+            to_create.append(spec.model(organization=context.org, **{**new_defaults, **row.fields}))
             created_rows.append(row)
             row.outcome = "created"
             continue

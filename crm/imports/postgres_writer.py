@@ -61,7 +61,7 @@ def _upsert_group(
     now = context.now
 
     # Values for the columns the rows do not give: the model's defaults, as bulk_create would store them.
-    template = model(organization=context.org)
+    template = model(organization=context.org, **spec.defaults_for_new_records(context))
     insert_columns: list[sql.Composable] = []
     insert_values: list[sql.Composable] = []
     params: list[Any] = []

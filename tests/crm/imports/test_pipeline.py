@@ -242,3 +242,35 @@ def test_seen_keys_finds_repeats_across_many_merged_levels():
         assert not seen.add_and_find_repeats([("k", n) for n in range(start, start + 10)]).any()
     assert len(seen.levels) <= pipeline.SeenKeys.MAX_LEVELS
     assert seen.add_and_find_repeats([("k", 5), ("k", 99), ("k", 100)]).tolist() == [True, True, False]
+
+
+def test_empty_optional_cells_keep_stored_order_and_feedback_values_and_new_orders_get_org_defaults(org, tmp_path):
+    org.currency = "USD"
+    org.save()
+    CustomerFactory(organization=org, external_id="C1")
+    run(
+        org,
+        "orders",
+        "external_id,customer_external_id,ordered_at,amount,currency,status\nO1,C1,2025-05-01,10,EUR,refunded\n",
+        tmp_path,
+    )
+    again = run(
+        org,
+        "orders",
+        "external_id,customer_external_id,ordered_at,amount,currency,status\nO1,C1,2025-05-01,10,,\nO2,C1,2025-05-02,5,,\n",
+        tmp_path,
+    )
+    first, second = Order.objects.for_org(org).order_by("external_id")
+    assert (first.currency, first.status) == ("EUR", "refunded")
+    assert (second.currency, second.status) == ("USD", "completed")
+    assert (again.rows_unchanged, again.rows_created) == (1, 1)
+
+    feedback = "customer_external_id,kind,score,answered_at,comment\nC1,nps,9,2025-05-02,{comment}\n"
+    run(org, "feedback", feedback.format(comment="great service"), tmp_path)
+    run(org, "feedback", feedback.format(comment=""), tmp_path)
+    assert Feedback.objects.for_org(org).get().comment == "great service"
+
+
+def test_a_channel_needs_a_name(org, tmp_path):
+    job = run(org, "channels", "code,name\nweb,\n", tmp_path)
+    assert [(line, column) for line, column, _ in rejections(job)] == [(2, "name")]

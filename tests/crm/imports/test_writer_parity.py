@@ -293,5 +293,6 @@ def test_orders_are_written_the_same_by_both_paths(both_writers):
 def test_channels_and_spend_are_written_the_same_by_both_paths(both_writers):
     """Channels (by code) and spend (by channel and day) upsert alike."""
     orm, fast = both_writers(channels_and_spend_scenario)
-    assert [batch["counts"] for batch in orm.batches] == [(2, 1, 0), (0, 2, 1), (2, 0, 0), (1, 1, 1)]
+    # "radio" has an empty name: the required cell is rejected, so it is created only by the second file.
+    assert [batch["counts"] for batch in orm.batches] == [(1, 1, 0), (1, 1, 1), (2, 0, 0), (1, 1, 1)]
     assert_same(orm, fast)
