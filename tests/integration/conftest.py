@@ -102,14 +102,10 @@ def start_process(tmp_path) -> Iterator:
         managed.stop()
 
 
-@pytest.fixture
-def celery_worker(real_services, start_process):
-    """A real Celery worker (solo pool) consuming from Redis, with the test database."""
-    from config.celery_app import app
-
-    app.control.purge()
+def start_celery_worker(start_process, env: dict[str, str], name: str) -> ManagedProcess:
+    """Start a solo-pool worker under ``name`` and wait until it consumes."""
     worker = start_process(
-        "celery-worker",
+        name,
         [
             str(BIN / "celery"),
             "-A",
@@ -122,11 +118,21 @@ def celery_worker(real_services, start_process):
             "--without-gossip",
             "--without-mingle",
             "--hostname",
-            f"test-{os.getpid()}@%h",
+            f"{name}-{os.getpid()}@%h",
         ],
-        real_services,
+        env,
     )
     worker.wait_for_output("ready.", timeout=90)
+    return worker
+
+
+@pytest.fixture
+def celery_worker(real_services, start_process):
+    """A real Celery worker (solo pool) consuming from Redis, with the test database."""
+    from config.celery_app import app
+
+    app.control.purge()
+    worker = start_celery_worker(start_process, real_services, "celery-worker")
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = False
     yield worker

@@ -14,34 +14,11 @@ from accounts.services import Actor
 from crm.imports.pipeline import import_job_create, import_jobs_requeue_stale, progress_cache_key
 from crm.models import Customer, ImportJob, ImportStatus
 from crm.tasks import run_import_job
-from tests.integration.conftest import BIN
+from tests.integration.conftest import start_celery_worker
 
 pytestmark = pytest.mark.integration
 
 ROWS = 200_000
-
-
-def _start_worker(start_process, env, name):
-    worker = start_process(
-        name,
-        [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"{name}-{os.getpid()}@%h",
-        ],
-        env,
-    )
-    worker.wait_for_output("ready.", timeout=90)
-    return worker
 
 
 def _wait_for(condition, timeout: float, what: str) -> None:
@@ -66,7 +43,7 @@ def test_killed_import_rolls_back_and_the_requeued_job_imports_everything(org, r
     app.control.purge()
     app.conf.task_always_eager = False
     try:
-        first = _start_worker(start_process, real_services, "import-worker-1")
+        first = start_celery_worker(start_process, real_services, "import-worker-1")
         run_import_job.delay(job.pk)
         _wait_for(
             lambda: (cache.get(progress_cache_key(job.pk)) or {}).get("rows", 0) >= 20_000, 120, "import progress"
@@ -79,7 +56,7 @@ def test_killed_import_rolls_back_and_the_requeued_job_imports_everything(org, r
         assert ImportJob.objects.get(pk=job.pk).status == ImportStatus.RUNNING
 
         assert import_jobs_requeue_stale(silent_for=datetime.timedelta(0)) == [job.pk]
-        _start_worker(start_process, real_services, "import-worker-2")
+        start_celery_worker(start_process, real_services, "import-worker-2")
         _wait_for(
             lambda: ImportJob.objects.get(pk=job.pk).status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED),
             180,
