@@ -44,9 +44,15 @@ def test_killed_import_rolls_back_and_the_requeued_job_imports_everything(org, r
     app.conf.task_always_eager = False
     try:
         first = start_celery_worker(start_process, real_services, "import-worker-1")
+        cache.delete(progress_cache_key(job.pk))  # test databases reuse ids; Redis may remember an old job's
         run_import_job.delay(job.pk)
         _wait_for(
-            lambda: (cache.get(progress_cache_key(job.pk)) or {}).get("rows", 0) >= 20_000, 120, "import progress"
+            lambda: (
+                (cache.get(progress_cache_key(job.pk)) or {}).get("rows", 0) >= 20_000
+                and ImportJob.objects.get(pk=job.pk).status == ImportStatus.RUNNING
+            ),
+            120,
+            "import progress",
         )
 
         os.kill(first.process.pid, signal.SIGKILL)
