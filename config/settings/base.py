@@ -6,6 +6,7 @@ local-memory cache (the "embedded default"), so a newcomer needs nothing but Pyt
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -117,7 +118,11 @@ MEDIA_ROOT = env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 # Broker and cache: Redis when REDIS_URL is set, otherwise eager tasks and local memory.
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # The cache lives in the next Redis database, so clearing it can never drop queued tasks.
+    _broker = urlsplit(REDIS_URL)
+    _cache_db = int(_broker.path.strip("/") or 0) + 1
+    REDIS_CACHE_URL = env("REDIS_CACHE_URL", default=urlunsplit(_broker._replace(path=f"/{_cache_db}")))
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
