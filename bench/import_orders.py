@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +25,8 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+from bench.postgres import SERVER_URL, drop_database, machine_description, recreate_database, run_child
+
 DATABASE = "custops_bench_import"
 DEFAULT_CUSTOMERS = 100_000
 QUICK_CUSTOMERS = 2_000
@@ -56,7 +55,7 @@ def main(*, quick: bool = False) -> list[dict]:
 
 def bench_size(customers: int) -> list[dict]:
     database_url = f"{SERVER_URL}/{DATABASE}"
-    recreate_database()
+    recreate_database(DATABASE)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
             folder_path = Path(folder)
@@ -65,8 +64,10 @@ def bench_size(customers: int) -> list[dict]:
                 "DATABASE_URL": database_url,
                 "DJANGO_MEDIA_ROOT": str(folder_path / "media"),
             }
-            run_child([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], environment)
-            run_child([sys.executable, "manage.py", "create_org", "bench", "--name", "Bench"], environment)
+            run_child([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], environment, quiet_stderr=True)
+            run_child(
+                [sys.executable, "manage.py", "create_org", "bench", "--name", "Bench"], environment, quiet_stderr=True
+            )
             started = time.perf_counter()
             # In a spawned child: the numpy strings would otherwise raise this process's RSS high-water mark,
             # which a forked (or vforked) import child reports as its own peak.
@@ -93,7 +94,7 @@ def bench_size(customers: int) -> list[dict]:
                     kind,
                     str(files[kind]),
                 ]
-                imported = run_child(command, environment)
+                imported = run_child(command, environment, quiet_stderr=True)
                 with psycopg.connect(database_url) as connection:
                     table = "crm_customer" if kind == "customers" else "crm_order"
                     stored = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
@@ -116,7 +117,7 @@ def bench_size(customers: int) -> list[dict]:
                     }
                 )
     finally:
-        drop_database()
+        drop_database(DATABASE)
     return results
 
 
@@ -174,51 +175,19 @@ def _join_columns(columns: list[np.ndarray]) -> np.ndarray:
 def psql_copy_baseline(database_url: str, kind: str, path: Path, environment: dict[str, str]) -> dict:
     definition = BARE_TABLES[kind]
     table = definition.split(" ", 1)[0]
-    run_child(["psql", "-X", "-q", "-d", database_url, "-c", f"DROP TABLE IF EXISTS {table}"], environment)
-    run_child(["psql", "-X", "-q", "-d", database_url, "-c", f"CREATE TABLE {definition}"], environment)
+    run_child(
+        ["psql", "-X", "-q", "-d", database_url, "-c", f"DROP TABLE IF EXISTS {table}"], environment, quiet_stderr=True
+    )
+    run_child(
+        ["psql", "-X", "-q", "-d", database_url, "-c", f"CREATE TABLE {definition}"], environment, quiet_stderr=True
+    )
     copied = run_child(
-        ["psql", "-X", "-q", "-d", database_url, "-c", f"\\copy {table} FROM '{path}' CSV HEADER"], environment
+        ["psql", "-X", "-q", "-d", database_url, "-c", f"\\copy {table} FROM '{path}' CSV HEADER"],
+        environment,
+        quiet_stderr=True,
     )
-    run_child(["psql", "-X", "-q", "-d", database_url, "-c", f"DROP TABLE {table}"], environment)
+    run_child(["psql", "-X", "-q", "-d", database_url, "-c", f"DROP TABLE {table}"], environment, quiet_stderr=True)
     return copied
-
-
-def run_child(command: list[str], environment: dict[str, str]) -> dict:
-    """Run a command to completion; its wall time and its own peak RSS (``wait4`` reports it per child)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    stdout = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        sys.stdout.write(stdout)
-        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
-    return {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, "stdout": stdout}
-
-
-def recreate_database() -> None:
-    drop_database()
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-
-
-def drop_database() -> None:
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-
-
-def machine_description() -> str:
-    memory_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
-    )
-    with psycopg.connect(f"{SERVER_URL}/postgres") as connection:
-        version = connection.execute("SHOW server_version").fetchone()[0]
-    return (
-        f"machine: {os.cpu_count()} CPUs, {memory_kib / 1024 / 1024:.1f} GiB RAM, PostgreSQL {version} on the same host"
-    )
 
 
 def format_result(result: dict) -> str:

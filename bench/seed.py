@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 import re
-import subprocess
 import sys
 import time
 import zoneinfo
-from pathlib import Path
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+from bench.postgres import PROJECT_ROOT, SERVER_URL, drop_database, machine_description, recreate_database, run_child
+
 DATABASE = "custops_bench"
 SIZES = (100_000, 1_000_000)
 QUICK_SIZES = (5_000,)
@@ -56,7 +53,7 @@ def main(*, quick: bool = False) -> list[dict]:
 
 def bench_size(customers: int) -> dict:
     database_url = f"{SERVER_URL}/{DATABASE}"
-    recreate_database()
+    recreate_database(DATABASE)
     try:
         environment = {**os.environ, "DATABASE_URL": database_url}
         run_child([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], environment)
@@ -71,7 +68,7 @@ def bench_size(customers: int) -> dict:
             }
             baseline = raw_copy_baseline(connection, customers)
     finally:
-        drop_database()
+        drop_database(DATABASE)
     phases = seed_phases(seed["stdout"])
     orders_phase = phases.get("orders")
     return {
@@ -90,20 +87,6 @@ def bench_size(customers: int) -> dict:
         "ratio_seed_to_copy": seed["seconds"] / baseline["seconds"],
         "ratio_orders_to_copy": orders_phase / baseline["seconds"] if orders_phase else None,
     }
-
-
-def run_child(command: list[str], environment: dict[str, str]) -> dict:
-    """Run a command to completion; its wall time and its own peak RSS (``wait4`` reports it per child)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, text=True)
-    stdout = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        sys.stdout.write(stdout)
-        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
-    return {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, "stdout": stdout}
 
 
 def raw_copy_baseline(connection: psycopg.Connection, customers: int) -> dict:
@@ -146,32 +129,6 @@ def seed_phases(seed_output: str) -> dict[str, float]:
     """The phase times from the ``Timings:`` block that ``seed_demo`` prints."""
     timings = seed_output.split("Timings:", 1)[-1]
     return {name: float(seconds) for name, seconds in re.findall(r"^  (\S.*?)\s+([\d.]+) s$", timings, re.MULTILINE)}
-
-
-def recreate_database() -> None:
-    drop_database()
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-
-
-def drop_database() -> None:
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-
-
-def machine_description() -> str:
-    memory_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
-    )
-    with psycopg.connect(f"{SERVER_URL}/postgres") as connection:
-        version = connection.execute("SHOW server_version").fetchone()[0]
-        shared_buffers = connection.execute("SHOW shared_buffers").fetchone()[0]
-        max_wal_size = connection.execute("SHOW max_wal_size").fetchone()[0]
-    return (
-        f"machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-        f"{memory_kib / 1024 / 1024:.1f} GiB RAM, Python {platform.python_version()}, "
-        f"PostgreSQL {version} (shared_buffers {shared_buffers}, max_wal_size {max_wal_size}) on the same host"
-    )
 
 
 def format_result(result: dict) -> str:
