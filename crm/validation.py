@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -18,11 +17,12 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import currency_code_validator
+
 EARLIEST_BUSINESS_DATE = datetime.date(1970, 1, 1)
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 50
 MAX_JSON_BYTES = 64 * 1024
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 CENT = Decimal("0.01")
 
 
@@ -92,9 +92,12 @@ def check_amount(field: str, value: Any) -> Decimal:
 
 
 def check_currency(field: str, value: str) -> str:
+    """The code upper-cased, checked by the same rule as an organization's currency."""
     value = (value or "").strip().upper()
-    if not CURRENCY_RE.match(value):
-        raise ValidationError({field: [_("Use a three-letter ISO 4217 code such as CNY or USD.")]})
+    try:
+        currency_code_validator(value)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
     return value
 
 
