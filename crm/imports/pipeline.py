@@ -35,7 +35,7 @@ from crm.selectors import import_rejections
 
 logger = logging.getLogger(__name__)
 
-BATCH_ROWS = 5000
+BATCH_ROWS = 50_000
 MAX_WARNING_EXAMPLES = 20
 PROGRESS_EVERY_ROWS = 2000
 PROGRESS_TTL_SECONDS = 24 * 3600

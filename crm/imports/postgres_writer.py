@@ -14,6 +14,7 @@ written in groups of rows with the same fields. Outcomes, counts and stored valu
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,8 @@ def upsert_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext, r
     groups: dict[tuple[str, ...], list[CleanRow]] = defaultdict(list)
     for row in rows:
         groups[tuple(row.fields)].append(row)
-    with transaction.atomic():
+    # No savepoint: a staging table created earlier in this transaction is then emptied in place by TRUNCATE.
+    with transaction.atomic(savepoint=False):
         for names, group in groups.items():
             _upsert_group(spec, names, group, context, result)
 
@@ -59,6 +61,7 @@ def _upsert_group(
         if name not in spec.create_only and name not in spec.key_fields
     ]
     now = context.now
+    staging = sql.Identifier(_staging_table_name(meta.db_table, staged_columns))
 
     # Values for the columns the rows do not give: the model's defaults, as bulk_create would store them.
     template = model(organization=context.org, **spec.defaults_for_new_records(context))
@@ -100,14 +103,18 @@ def _upsert_group(
         on_conflict = sql.SQL("DO NOTHING")
     keys = sql.SQL(", ").join(map(sql.Identifier, key_columns))
     pk = sql.Identifier(meta.pk.column)
+    # Rows go in sorted by the index they scatter most (customer for orders), so each index page is
+    # visited once per batch instead of once per row.
+    sort_columns = ["customer_id"] if "customer_id" in staged_columns else key_columns[1:]
     upsert = sql.SQL(
-        "INSERT INTO {table} ({columns}) SELECT {values} FROM {staging} AS s "
+        "INSERT INTO {table} ({columns}) SELECT {values} FROM {staging} AS s ORDER BY {order} "
         "ON CONFLICT ({keys}) {on_conflict} RETURNING {pk}, {keys}, (xmax = 0)"
     ).format(
+        order=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(column)) for column in sort_columns),
         table=table,
         columns=sql.SQL(", ").join(insert_columns),
         values=sql.SQL(", ").join(insert_values),
-        staging=sql.Identifier(STAGING_TABLE),
+        staging=staging,
         keys=keys,
         on_conflict=on_conflict,
         pk=pk,
@@ -117,11 +124,12 @@ def _upsert_group(
     with connection.cursor() as cursor:
         raw = cursor.cursor
         raw.execute(
-            sql.SQL("CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA").format(
-                staging=sql.Identifier(STAGING_TABLE), columns=staged_list, table=table
-            )
+            sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+            ).format(staging=staging, columns=staged_list, table=table)
         )
-        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(STAGING_TABLE), staged_list)) as copy:
+        raw.execute(sql.SQL("TRUNCATE {}").format(staging))
+        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, staged_list)) as copy:
             for row in rows:
                 copy.write_row(tuple(row.fields.values()))
         raw.execute(upsert, params)
@@ -139,13 +147,12 @@ def _upsert_group(
                     pk=pk,
                     keys=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in key_columns[1:]),
                     table=table,
-                    staging=sql.Identifier(STAGING_TABLE),
+                    staging=staging,
                     join=join,
                 ),
                 [context.org.pk],
             )
             existing = {tuple(found[1:]): found[0] for found in raw.fetchall()}
-        raw.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(STAGING_TABLE)))
 
     for row in rows:
         key = _key(spec, row)
@@ -160,6 +167,17 @@ def _upsert_group(
             row.record_id = existing[key]
             row.outcome = "unchanged"
             result.unchanged += 1
+
+
+def _staging_table_name(table: str, columns: list[str]) -> str:
+    """One staging table per target table and column set, kept for the whole transaction.
+
+    A table created and dropped per batch would hold its locks until the job commits: a 10-million-row
+    import made 2,000 of them and ran out of PostgreSQL's lock table. Reused and emptied with ``TRUNCATE``
+    (in place, as the table was created in this transaction), it holds one.
+    """
+    digest = hashlib.blake2b(",".join(columns).encode(), digest_size=6).hexdigest()
+    return f"{STAGING_TABLE}_{table}_{digest}"[:63]
 
 
 def _key(spec: KindSpec, row: CleanRow) -> tuple:

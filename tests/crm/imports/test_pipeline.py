@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from accounts.services import Actor
 from crm.imports import kinds as import_kinds
@@ -274,3 +275,26 @@ def test_empty_optional_cells_keep_stored_order_and_feedback_values_and_new_orde
 def test_a_channel_needs_a_name(org, tmp_path):
     job = run(org, "channels", "code,name\nweb,\n", tmp_path)
     assert [(line, column) for line, column, _ in rejections(job)] == [(2, "name")]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="locks of PostgreSQL's staging tables")
+def test_a_long_import_holds_the_same_few_locks_from_its_first_batch_to_its_last(org, tmp_path, monkeypatch):
+    """Each batch used to create and drop its own staging table; their locks piled up until the job committed."""
+    monkeypatch.setattr(pipeline, "BATCH_ROWS", 2)
+    CustomerFactory(organization=org, external_id="C1")
+    locks_held = []
+
+    def count_locks(_state):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()")
+            locks_held.append(cursor.fetchone()[0])
+
+    monkeypatch.setattr(pipeline, "PROGRESS_EVERY_ROWS", 2)
+    rows = "".join(f"O{number},C1,2025-01-{number % 28 + 1:02d},{number}\n" for number in range(40))
+    path = tmp_path / "orders.csv"
+    path.write_text("external_id,customer_external_id,ordered_at,amount\n" + rows)
+    job = pipeline.import_job_create(org=org, actor=IMPORTER, kind="orders", source=path, original_filename="o.csv")
+    job = pipeline.import_job_run(job=job, progress=count_locks)
+    assert job.rows_created == 40, job.error
+    assert len(locks_held) >= 10
+    assert max(locks_held[2:]) == locks_held[2]
