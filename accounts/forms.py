@@ -27,6 +27,8 @@ class OrganizationSettingsForm(ServiceErrorsForm, forms.ModelForm):
             "at_risk_threshold",
             "gross_margin",
             "annual_discount_rate",
+            "high_tier_share",
+            "mid_tier_share",
             "nightly_hour",
         ]
         help_texts = {
@@ -35,6 +37,10 @@ class OrganizationSettingsForm(ServiceErrorsForm, forms.ModelForm):
             "at_risk_threshold": _("Customers whose churn probability reaches this (0–1) are flagged at risk."),
             "gross_margin": _("Share of revenue kept as margin (0–1), used for lifetime value and ROI."),
             "annual_discount_rate": _("Yearly rate (0–1) used to discount predicted future value."),
+            "high_tier_share": _(
+                "Share of buying customers (0–1) with the highest value: the high tier (default 0.1)."
+            ),
+            "mid_tier_share": _("Share of buying customers (0–1) in the mid tier, after the high tier (default 0.3)."),
             "nightly_hour": _("Hour of the day (0–23, your time zone) when the nightly scores are computed."),
         }
 

@@ -119,6 +119,20 @@ class Organization(models.Model):
     nightly_hour = models.PositiveSmallIntegerField(
         _("nightly run hour (organization time)"), default=2, validators=[MaxValueValidator(23)]
     )
+    high_tier_share = models.DecimalField(
+        _("high tier share"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.1"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )
+    mid_tier_share = models.DecimalField(
+        _("mid tier share"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.3"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
@@ -128,6 +142,17 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if (
+            self.high_tier_share is not None
+            and self.mid_tier_share is not None
+            and self.high_tier_share + self.mid_tier_share > 1
+        ):
+            raise ValidationError(
+                {"mid_tier_share": _("The high and mid tiers together cannot take more than all customers (1).")}
+            )
 
 
 class Role(models.TextChoices):

@@ -13,6 +13,8 @@ CRM_WRITERS = frozenset({Role.ADMIN, Role.OPS})
 FOLLOW_UP_WRITERS = frozenset({Role.ADMIN, Role.OPS, Role.MARKETER})
 MARKETING_WRITERS = frozenset({Role.ADMIN, Role.MARKETER})
 ADMINS = frozenset({Role.ADMIN})
+#: Who may acknowledge an alert: everyone who acts on one (viewers only read reports).
+ALERT_ACKNOWLEDGERS = frozenset({Role.ADMIN, Role.OPS, Role.MARKETER})
 
 
 def organization_for_api_request(request) -> Organization | None:

@@ -223,6 +223,8 @@ ORGANIZATION_SETTINGS = {
     "at_risk_threshold",
     "gross_margin",
     "annual_discount_rate",
+    "high_tier_share",
+    "mid_tier_share",
     "nightly_hour",
 }
 

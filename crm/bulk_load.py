@@ -43,6 +43,7 @@ class Kind(enum.Enum):
     TIMESTAMP = "timestamp"  # datetime64 in UTC; NaT is NULL
     DATE = "date"  # datetime64[D]; NaT is NULL
     MONEY = "money"  # integer cents, written as a decimal with two places
+    FLOAT = "float"  # float64; NaN is NULL
     JSON = "json"  # JSON text, already rendered
 
 
@@ -74,6 +75,9 @@ class Column:
         null = None if self.null is None else self.null[start:stop]
         if self.kind in (Kind.TIMESTAMP, Kind.DATE) and isinstance(values, np.ndarray):
             missing = np.isnat(values)
+            null = missing if null is None else null | missing
+        elif self.kind is Kind.FLOAT and isinstance(values, np.ndarray):
+            missing = np.isnan(values.astype(np.float64))
             null = missing if null is None else null | missing
         return values, null
 
@@ -220,6 +224,7 @@ _COPY_FORMATTERS: dict[Kind, Callable[[np.ndarray], np.ndarray]] = {
     Kind.TIMESTAMP: _format_timestamp,
     Kind.DATE: lambda values: np.datetime_as_string(values.astype("datetime64[D]")).astype(TEXT),
     Kind.MONEY: _format_money,
+    Kind.FLOAT: lambda values: np.nan_to_num(values.astype(np.float64)).astype(TEXT),
     Kind.JSON: _escape,
 }
 
@@ -281,4 +286,6 @@ def _to_python(kind: Kind, values: np.ndarray, json_cache: dict[str, Any]) -> li
         return values.astype(bool).tolist()
     if kind is Kind.INTEGER:
         return values.astype(np.int64).tolist()
+    if kind is Kind.FLOAT:
+        return values.astype(np.float64).tolist()
     return values.astype(TEXT).tolist()

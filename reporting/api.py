@@ -3,10 +3,50 @@
 from __future__ import annotations
 
 import django_filters
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.response import Response
 
-from config.api.base import OrganizationModelViewSet
-from reporting.models import JobRun, JobStatus
+from accounts.permissions import ALERT_ACKNOWLEDGERS
+from config.api.base import OrganizationModelViewSet, actor_for_request
+from reporting.kpis import KPI_DEFINITIONS
+from reporting.models import (
+    Alert,
+    AlertKind,
+    ChannelMetric,
+    CohortCell,
+    JobRun,
+    JobStatus,
+    KpiSnapshot,
+    MetricPeriod,
+)
+from reporting.services import alert_acknowledge
+
+
+def kpi_definitions() -> list[dict]:
+    """Every KPI of a snapshot, with its exact definition (``reporting/kpis.py``) and the at-risk count."""
+    rows = [
+        {
+            "code": kpi.code,
+            "label": kpi.label,
+            "unit": kpi.unit,
+            "definition": kpi.definition,
+            "higher_is_better": kpi.higher_is_better,
+        }
+        for kpi in KPI_DEFINITIONS
+    ]
+    rows.append(
+        {
+            "code": "at_risk_customers",
+            "label": "At-risk customers",
+            "unit": "count",
+            "definition": "Customers not churned whose churn probability is at least the organization's at-risk threshold, as of the day.",
+            "higher_is_better": False,
+        }
+    )
+    return rows
 
 
 class JobRunSerializer(serializers.ModelSerializer):
@@ -47,3 +87,201 @@ class JobRunViewSet(OrganizationModelViewSet):
     serializer_class = JobRunSerializer
     filterset_class = JobRunFilter
     http_method_names = ["get", "head", "options"]
+
+
+class KpiSnapshotSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = KpiSnapshot
+        fields = ["id", "day", "computed_at", "values"]
+        read_only_fields = fields
+
+
+class KpiDefinitionSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    label = serializers.CharField()
+    unit = serializers.CharField()
+    definition = serializers.CharField()
+    higher_is_better = serializers.BooleanField()
+
+
+class KpiSnapshotFilter(django_filters.FilterSet):
+    day = django_filters.DateFilter()
+    day_from = django_filters.DateFilter(field_name="day", lookup_expr="gte")
+    day_to = django_filters.DateFilter(field_name="day", lookup_expr="lte")
+
+    class Meta:
+        model = KpiSnapshot
+        fields = []
+
+
+class KpiSnapshotViewSet(OrganizationModelViewSet):
+    """One snapshot per day of every KPI (``values``: code → number, null where undefined).
+
+    Each KPI covers the 30 days ending on ``day``; the definitions are listed at ``/api/v1/kpis/definitions/``.
+    """
+
+    model = KpiSnapshot
+    serializer_class = KpiSnapshotSerializer
+    filterset_class = KpiSnapshotFilter
+    http_method_names = ["get", "head", "options"]
+
+    @extend_schema(responses=KpiDefinitionSerializer(many=True))
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
+    def definitions(self, request):
+        """Code, label, unit and exact definition of every KPI in a snapshot."""
+        return Response(KpiDefinitionSerializer(kpi_definitions(), many=True).data)
+
+
+class ChannelMetricSerializer(serializers.ModelSerializer):
+    channel_code = serializers.CharField(source="channel.code", read_only=True)
+    channel_name = serializers.CharField(source="channel.name", read_only=True)
+
+    class Meta:
+        model = ChannelMetric
+        fields = [
+            "id",
+            "as_of",
+            "channel",
+            "channel_code",
+            "channel_name",
+            "period",
+            "period_start",
+            "period_end",
+            "spend",
+            "new_customers",
+            "contacts",
+            "converted_contacts",
+            "conversion",
+            "cac",
+            "mean_customer_value",
+            "ltv_cac",
+            "roi",
+            "payback_months",
+            "repeat_rate_90d",
+        ]
+        read_only_fields = fields
+
+
+class ChannelMetricFilter(django_filters.FilterSet):
+    channel = django_filters.CharFilter(field_name="channel__code")
+    period = django_filters.ChoiceFilter(choices=MetricPeriod.choices)
+    period_from = django_filters.DateFilter(field_name="period_start", lookup_expr="gte")
+    period_to = django_filters.DateFilter(field_name="period_start", lookup_expr="lte")
+
+    class Meta:
+        model = ChannelMetric
+        fields = []
+
+
+class ChannelMetricViewSet(OrganizationModelViewSet):
+    """Per channel and period (calendar month or trailing 90 days): spend, CAC, conversion, LTV/CAC, ROI, payback."""
+
+    model = ChannelMetric
+    serializer_class = ChannelMetricSerializer
+    filterset_class = ChannelMetricFilter
+    select_related = ("channel",)
+    http_method_names = ["get", "head", "options"]
+
+
+class CohortCellSerializer(serializers.ModelSerializer):
+    channel_code = serializers.CharField(source="channel.code", read_only=True, allow_null=True)
+
+    class Meta:
+        model = CohortCell
+        fields = [
+            "id",
+            "as_of",
+            "cohort_month",
+            "channel",
+            "channel_code",
+            "months_since",
+            "cohort_size",
+            "active_customers",
+            "retention",
+            "revenue",
+            "cumulative_revenue_per_customer",
+        ]
+        read_only_fields = fields
+
+
+class CohortCellFilter(django_filters.FilterSet):
+    channel = django_filters.CharFilter(
+        method="filter_channel", label="Channel code; without it, the cohorts of all channels together"
+    )
+    cohort_from = django_filters.DateFilter(field_name="cohort_month", lookup_expr="gte")
+    cohort_to = django_filters.DateFilter(field_name="cohort_month", lookup_expr="lte")
+
+    class Meta:
+        model = CohortCell
+        fields = []
+
+    def filter_queryset(self, queryset):
+        if not self.form.cleaned_data.get("channel"):
+            queryset = queryset.filter(channel__isnull=True)
+        return super().filter_queryset(queryset)
+
+    def filter_channel(self, queryset, name, value):
+        return queryset.filter(channel__code=value)
+
+
+class CohortCellViewSet(OrganizationModelViewSet):
+    """Monthly acquisition cohorts × months since acquisition: retention share, revenue, cumulative revenue per customer."""
+
+    model = CohortCell
+    serializer_class = CohortCellSerializer
+    filterset_class = CohortCellFilter
+    select_related = ("channel",)
+    http_method_names = ["get", "head", "options"]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    acknowledged_by = serializers.CharField(source="acknowledged_by.email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "kind",
+            "raised_on",
+            "subject",
+            "value",
+            "threshold",
+            "message",
+            "created_at",
+            "acknowledged_at",
+            "acknowledged_by",
+        ]
+        read_only_fields = fields
+
+
+class AlertFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=AlertKind.choices)
+    open = django_filters.BooleanFilter(
+        field_name="acknowledged_at", lookup_expr="isnull", label="Not acknowledged yet"
+    )
+    raised_from = django_filters.DateFilter(field_name="raised_on", lookup_expr="gte")
+    raised_to = django_filters.DateFilter(field_name="raised_on", lookup_expr="lte")
+
+    class Meta:
+        model = Alert
+        fields = []
+
+
+class AlertViewSet(OrganizationModelViewSet):
+    """Alerts raised by the nightly rules; ``POST /alerts/{id}/acknowledge/`` marks one as seen."""
+
+    model = Alert
+    serializer_class = AlertSerializer
+    filterset_class = AlertFilter
+    select_related = ("acknowledged_by",)
+    write_roles = ALERT_ACKNOWLEDGERS
+    http_method_names = ["get", "head", "options", "post"]
+
+    def create(self, request, *args, **kwargs):
+        raise MethodNotAllowed(request.method)
+
+    @extend_schema(request=None, responses=AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        alert = alert_acknowledge(alert=self.get_object(), actor=actor_for_request(request))
+        return Response(self.get_serializer(alert).data)

@@ -47,3 +47,153 @@ class JobRun(TenantModel):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class KpiSnapshot(TenantModel):
+    """Every KPI of DESIGN.md §4 for one day, as the nightly run computed it (definitions in ``reporting/kpis.py``)."""
+
+    day = models.DateField(_("day"))
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+    #: ``{kpi code: number or null}``; null where a KPI is undefined (e.g. CAC with no new customer).
+    values = models.JSONField(_("values"), default=dict)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["organization", "day"], name="kpi_snapshot_org_day_unique")]
+        verbose_name = _("KPI snapshot")
+        verbose_name_plural = _("KPI snapshots")
+
+    def __str__(self) -> str:
+        return f"KPIs {self.day}"
+
+
+class MetricPeriod(models.TextChoices):
+    MONTH = "month", _("Calendar month")
+    TRAILING_90 = "trailing_90d", _("Trailing 90 days")
+
+
+class ChannelMetric(TenantModel):
+    """One channel's acquisition economics over one period, per DESIGN.md §4; recomputed every night."""
+
+    as_of = models.DateField(_("as of"))
+    channel = models.ForeignKey(
+        "crm.Channel", verbose_name=_("channel"), on_delete=models.CASCADE, related_name="metrics"
+    )
+    period = models.CharField(_("period"), max_length=16, choices=MetricPeriod.choices)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    spend = models.DecimalField(_("spend"), max_digits=16, decimal_places=2, default=0)
+    new_customers = models.PositiveIntegerField(_("new customers"), default=0)
+    contacts = models.PositiveIntegerField(_("contacts created"), default=0)
+    converted_contacts = models.PositiveIntegerField(_("contacts converted within 30 days"), default=0)
+    conversion = models.FloatField(_("conversion"), null=True, blank=True)
+    cac = models.DecimalField(_("CAC"), max_digits=16, decimal_places=2, null=True, blank=True)
+    mean_customer_value = models.DecimalField(
+        _("mean customer value"), max_digits=16, decimal_places=2, null=True, blank=True
+    )
+    ltv_cac = models.FloatField(_("LTV/CAC"), null=True, blank=True)
+    roi = models.FloatField(_("ROI"), null=True, blank=True)
+    payback_months = models.FloatField(_("payback (months)"), null=True, blank=True)
+    repeat_rate_90d = models.FloatField(_("90-day repeat rate"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["channel_id", "period", "-period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "channel", "period", "period_start"], name="channel_metric_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "period", "period_start"], name="channel_metric_org_period")]
+        verbose_name = _("channel metric")
+        verbose_name_plural = _("channel metrics")
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.period} {self.period_start}"
+
+
+class CohortCell(TenantModel):
+    """Customers first buying in one month (optionally via one channel), seen ``months_since`` months later."""
+
+    as_of = models.DateField(_("as of"))
+    cohort_month = models.DateField(_("acquisition month"))
+    #: Null for the cohort of all channels together.
+    channel = models.ForeignKey(
+        "crm.Channel", verbose_name=_("channel"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    months_since = models.PositiveSmallIntegerField(_("months since acquisition"))
+    cohort_size = models.PositiveIntegerField(_("customers in the cohort"))
+    active_customers = models.PositiveIntegerField(_("customers buying in the month"))
+    retention = models.FloatField(_("retention"))
+    revenue = models.DecimalField(_("revenue"), max_digits=16, decimal_places=2)
+    cumulative_revenue_per_customer = models.DecimalField(
+        _("cumulative revenue per customer"), max_digits=16, decimal_places=2
+    )
+
+    class Meta:
+        ordering = ["cohort_month", "months_since"]
+        indexes = [models.Index(fields=["organization", "channel", "cohort_month"], name="cohort_org_channel_month")]
+        verbose_name = _("cohort cell")
+        verbose_name_plural = _("cohort cells")
+
+    def __str__(self) -> str:
+        return f"cohort {self.cohort_month} +{self.months_since}"
+
+
+class AlertKind(models.TextChoices):
+    CAC_SPIKE = "cac_spike", _("CAC spike")
+    HIGH_VALUE_CHURN = "high_value_churn", _("High-value churn above target")
+    CHANNEL_CONVERSION_DROP = "channel_conversion_drop", _("Channel conversion drop")
+    MONTHLY_CHURN = "monthly_churn", _("Monthly churn above target")
+    NIGHTLY_FAILED = "nightly_failed", _("Nightly run failed")
+
+
+class AlertRule(TenantModel):
+    """An organization's threshold for one kind of alert (a share: 0.2 = 20%)."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=AlertKind.choices)
+    threshold = models.DecimalField(_("threshold"), max_digits=6, decimal_places=3)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    notify_by_email = models.BooleanField(_("e-mail the organization's admins"), default=True)
+
+    class Meta:
+        ordering = ["kind"]
+        constraints = [models.UniqueConstraint(fields=["organization", "kind"], name="alert_rule_org_kind_unique")]
+        verbose_name = _("alert rule")
+        verbose_name_plural = _("alert rules")
+
+    def __str__(self) -> str:
+        return f"{self.kind} > {self.threshold}"
+
+
+class Alert(TenantModel):
+    """A rule that fired on a day. One alert per (kind, day, subject): replaying a night does not repeat it."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=AlertKind.choices)
+    raised_on = models.DateField(_("raised on"))
+    #: What the alert is about beyond its kind: a channel code, or empty.
+    subject = models.CharField(_("subject"), max_length=100, blank=True)
+    value = models.FloatField(_("measured value"), null=True, blank=True)
+    threshold = models.FloatField(_("threshold"), null=True, blank=True)
+    message = models.TextField(_("message"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("acknowledged by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-raised_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "kind", "raised_on", "subject"], name="alert_unique_day")
+        ]
+        indexes = [models.Index(fields=["organization", "acknowledged_at", "-raised_on"], name="alert_org_open")]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject} {self.raised_on}"

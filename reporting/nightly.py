@@ -14,22 +14,25 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-import zoneinfo
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
+import pandas as pd
 from django.conf import settings
 from django.db import Error, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import Organization
-from crm.selectors import data_inventory_counts
+from accounts.timekeeping import local_today, organization_time_zone
 from reporting import selectors
+from reporting import services as reporting_services
 from reporting.models import NIGHTLY, JobRun, JobStatus
+from retention import selectors as retention_selectors
+from retention.services import RetentionOutcome, retention_models_refresh
+from segmentation.services import ScoresOutcome, scores_refresh
 
 logger = logging.getLogger(__name__)
-
-NightlyStep = Callable[[Organization, datetime.date], int]
 
 #: First key of the PostgreSQL advisory lock (the second is the organization id).
 NIGHTLY_LOCK_NAMESPACE = 7301
@@ -47,34 +50,9 @@ class NightlyAlreadyRunningError(Exception):
     """Another nightly run holds this organization's lock."""
 
 
-def organization_time_zone(org: Organization) -> datetime.tzinfo:
-    """The organization's time zone, or UTC (with a warning) when its name is unknown to this machine.
-
-    A zone can be valid where it was chosen and missing where a worker runs (an older tz database), so one
-    bad name must not stop the nightly runs of every organization.
-    """
-    try:
-        return zoneinfo.ZoneInfo(org.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        logger.warning("organization %s has an unknown time zone %r; using UTC", org.slug, org.time_zone)
-        return datetime.UTC
-
-
-def local_today(org: Organization, now: datetime.datetime) -> datetime.date:
-    """The calendar day ``now`` falls on in the organization's time zone."""
-    return now.astimezone(organization_time_zone(org)).date()
-
-
 def local_yesterday(org: Organization, now: datetime.datetime) -> datetime.date:
     """The last complete day in the organization's time zone: what a run at ``now`` scores."""
     return local_today(org, now) - datetime.timedelta(days=1)
-
-
-def end_of_day(org: Organization, as_of: datetime.date) -> datetime.datetime:
-    """The first instant after ``as_of`` in the organization's time zone: data before it counts."""
-    return datetime.datetime.combine(
-        as_of + datetime.timedelta(days=1), datetime.time.min, tzinfo=organization_time_zone(org)
-    )
 
 
 def stale_before(now: datetime.datetime) -> datetime.datetime:
@@ -94,14 +72,121 @@ def error_summary(exc: BaseException) -> str:
     return summary
 
 
-def step_data_inventory(org: Organization, as_of: datetime.date) -> int:
-    """Count the customers and completed orders known on ``as_of``: the input every later step reads."""
-    counts = data_inventory_counts(org=org, before=end_of_day(org, as_of))
-    return counts["customers"] + counts["orders"]
+@dataclass
+class NightlyRun:
+    """What the steps of one run share: the organization, the day, the input frames read once, the results."""
 
+    org: Organization
+    as_of: datetime.date
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    retention: RetentionOutcome | None = None
+    scores: ScoresOutcome | None = None
+    raised_alert_ids: list[int] = field(default_factory=list)
+
+
+def step_read(run: NightlyRun) -> int:
+    """Read the night's inputs (orders as purchase days, contacts, spend, events, answers) as of ``as_of``."""
+    org, as_of = run.org, run.as_of
+    run.frames = {
+        "purchase_days": retention_selectors.purchase_days_frame(org=org, as_of=as_of),
+        "customers": retention_selectors.customers_frame(org=org, as_of=as_of),
+        "spend": retention_selectors.spend_frame(org=org, as_of=as_of),
+        "event_days": retention_selectors.event_days_frame(org=org, as_of=as_of),
+        "feedback": retention_selectors.feedback_frame(org=org, as_of=as_of),
+    }
+    return sum(len(frame) for frame in run.frames.values())
+
+
+def step_models(run: NightlyRun) -> int:
+    """Fit BG/NBD + Gamma-Gamma, check them on a holdout, train the churn classifier; store the model report."""
+    run.retention = retention_models_refresh(
+        org=run.org,
+        as_of=run.as_of,
+        purchase_days=run.frames["purchase_days"],
+        event_days=run.frames["event_days"],
+        feedback=run.frames["feedback"],
+    )
+    return run.retention.report.customers
+
+
+def step_scores(run: NightlyRun) -> int:
+    """RFM, value, tier, stage, churn and at-risk per customer; stage and tier changes recorded."""
+    assert run.retention is not None
+    run.scores = scores_refresh(
+        org=run.org,
+        as_of=run.as_of,
+        contact_ids=run.frames["customers"]["customer_id"].to_numpy(),
+        retention=run.retention,
+    )
+    return len(run.scores.scores)
+
+
+def _score_frame(run: NightlyRun) -> pd.DataFrame:
+    assert run.scores is not None
+    scores = run.scores.scores
+    buyers = scores[scores["purchase_days"] > 0]
+    return pd.DataFrame(
+        {
+            "customer_id": buyers.index.to_numpy(),
+            "customer_value": buyers["customer_value"].to_numpy(),
+            "revenue": buyers["revenue"].to_numpy(),
+            "tier": buyers["tier"].to_numpy().astype(str),
+        }
+    )
+
+
+def step_channel_metrics(run: NightlyRun) -> int:
+    return reporting_services.channel_metrics_refresh(
+        org=run.org,
+        as_of=run.as_of,
+        purchase_days=run.frames["purchase_days"],
+        customers=run.frames["customers"],
+        spend=run.frames["spend"],
+        scores=_score_frame(run),
+    )
+
+
+def step_kpis(run: NightlyRun) -> int:
+    assert run.scores is not None
+    snapshot = reporting_services.kpi_snapshot_refresh(
+        org=run.org,
+        as_of=run.as_of,
+        purchase_days=run.frames["purchase_days"],
+        customers=run.frames["customers"],
+        spend=run.frames["spend"],
+        event_days=run.frames["event_days"],
+        feedback=run.frames["feedback"],
+        scores=_score_frame(run),
+        at_risk_customers=int(run.scores.scores["at_risk"].sum()),
+    )
+    return len(snapshot.values)
+
+
+def step_cohorts(run: NightlyRun) -> int:
+    return reporting_services.cohorts_refresh(
+        org=run.org,
+        as_of=run.as_of,
+        purchase_days=run.frames["purchase_days"],
+        customers=run.frames["customers"],
+    )
+
+
+def step_alerts(run: NightlyRun) -> int:
+    raised = reporting_services.alerts_evaluate(org=run.org, as_of=run.as_of)
+    run.raised_alert_ids = [alert.pk for alert in raised]
+    return len(raised)
+
+
+NightlyStep = Callable[[NightlyRun], int]
 
 NIGHTLY_STEPS: list[tuple[str, NightlyStep]] = [
-    ("data_inventory", step_data_inventory),
+    ("read", step_read),
+    ("models", step_models),
+    ("scores", step_scores),
+    ("channel_metrics", step_channel_metrics),
+    ("kpis", step_kpis),
+    ("cohorts", step_cohorts),
+    ("alerts", step_alerts),
 ]
 
 
@@ -188,6 +273,7 @@ def run_nightly(
     if abandoned:
         logger.warning("marked %s abandoned nightly run(s) of organization %s as failed", abandoned, org.slug)
     job = JobRun.objects.create(organization=org, kind=NIGHTLY, as_of=as_of, triggered_by=triggered_by)
+    run = NightlyRun(org=org, as_of=as_of)
     try:
         with transaction.atomic():
             _lock_organization(org)
@@ -195,7 +281,7 @@ def run_nightly(
                 if progress:
                     progress(name)
                 started = time.perf_counter()
-                rows = step(org, as_of)
+                rows = step(run)
                 job.step_seconds[name] = round(time.perf_counter() - started, 4)
                 job.row_counts[name] = rows
     except NightlyAlreadyRunningError as exc:
@@ -209,13 +295,39 @@ def run_nightly(
             exc_info=True,
         )
         _record_outcome(job, JobStatus.FAILED, error_summary(exc))
+        _alert_failure(org, as_of, error_summary(exc))
         raise
     except Exception as exc:
         logger.exception("nightly run %s failed for organization %s as of %s", job.pk, org.slug, as_of)
         _record_outcome(job, JobStatus.FAILED, error_summary(exc))
+        _alert_failure(org, as_of, error_summary(exc))
     else:
         _record_outcome(job, JobStatus.SUCCEEDED)
+        _notify(run.raised_alert_ids)
     return job
+
+
+def _notify(alert_ids: list[int]) -> None:
+    """E-mail the new alerts from a worker: a slow mail server must not hold the nightly run."""
+    if not alert_ids:
+        return
+    from reporting.tasks import send_alerts
+
+    try:
+        send_alerts.delay(alert_ids)
+    except Exception:
+        logger.exception("could not queue the e-mails of alerts %s", alert_ids)
+
+
+def _alert_failure(org: Organization, as_of: datetime.date, error: str) -> None:
+    """Raise the "nightly run failed" alert; never raises itself (the database may be what failed)."""
+    try:
+        alert = reporting_services.nightly_failure_alert(org=org, as_of=as_of, error=error)
+    except Exception:
+        logger.exception("could not record the failure alert of the nightly run of %s as of %s", org.slug, as_of)
+        return
+    if alert is not None:
+        _notify([alert.pk])
 
 
 def nightly_day_covered(*, org: Organization, as_of: datetime.date, now: datetime.datetime) -> bool:

@@ -1,4 +1,4 @@
-"""Reads of nightly job history for the Jobs page, the API and the scheduler."""
+"""Reads of the nightly results for the report pages, the API and the scheduler."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Collection
 from django.db.models import Q, QuerySet
 
 from accounts.models import Organization
-from reporting.models import NIGHTLY, JobRun, JobStatus
+from crm.models import Channel
+from reporting.models import NIGHTLY, Alert, ChannelMetric, CohortCell, JobRun, JobStatus, KpiSnapshot, MetricPeriod
 
 
 def job_runs_list(*, org: Organization, status: str = "") -> QuerySet[JobRun]:
@@ -37,3 +38,41 @@ def nightly_days_covered(
         .distinct()
     )
     return set(pairs)
+
+
+def latest_kpi_snapshot(*, org: Organization) -> KpiSnapshot | None:
+    return KpiSnapshot.objects.for_org(org).order_by("-day").first()
+
+
+def kpi_history(*, org: Organization, until: datetime.date, days: int) -> list[KpiSnapshot]:
+    """The snapshots of the ``days`` days up to ``until``, oldest first (for trends)."""
+    since = until - datetime.timedelta(days=days - 1)
+    return list(KpiSnapshot.objects.for_org(org).filter(day__gte=since, day__lte=until).order_by("day"))
+
+
+def channel_metrics_list(*, org: Organization, period: str, months: int = 6) -> list[ChannelMetric]:
+    """The trailing-90-day row of every channel, or its last ``months`` calendar months."""
+    metrics = ChannelMetric.objects.for_org(org).filter(period=period).select_related("channel")
+    if period == MetricPeriod.MONTH:
+        starts = list(metrics.values_list("period_start", flat=True).distinct().order_by("-period_start")[:months])
+        metrics = metrics.filter(period_start__in=starts)
+        return list(metrics.order_by("channel__name", "-period_start"))
+    return list(metrics.order_by("-spend", "channel__name"))
+
+
+def cohort_matrix(*, org: Organization, channel: Channel | None) -> list[dict]:
+    """Rows of ``{"month", "size", "cells": [CohortCell, ...]}`` ordered by acquisition month."""
+    cells = CohortCell.objects.for_org(org)
+    cells = cells.filter(channel=channel) if channel is not None else cells.filter(channel__isnull=True)
+    rows: dict[datetime.date, dict] = {}
+    for cell in cells.order_by("cohort_month", "months_since"):
+        row = rows.setdefault(cell.cohort_month, {"month": cell.cohort_month, "size": cell.cohort_size, "cells": []})
+        row["cells"].append(cell)
+    return list(rows.values())
+
+
+def alerts_list(*, org: Organization, only_open: bool) -> QuerySet[Alert]:
+    alerts = Alert.objects.for_org(org).select_related("acknowledged_by")
+    if only_open:
+        alerts = alerts.filter(acknowledged_at__isnull=True)
+    return alerts.order_by("-raised_on", "-id")

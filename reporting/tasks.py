@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from reporting import nightly
+from reporting import services as reporting_services
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +54,9 @@ def nightly_fanout() -> list[int]:
             continue
         enqueued.append(org.pk)
     return enqueued
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_alerts(alert_ids: list[int]) -> int:
+    """E-mail new alerts to their organizations' admins; retried when the mail server cannot be reached."""
+    return reporting_services.alerts_send(alert_ids=alert_ids)

@@ -5,5 +5,12 @@ from reporting import views
 app_name = "reporting"
 
 urlpatterns = [
+    path("", views.kpi_overview, name="kpi-overview"),
+    path("channels/", views.channel_report, name="channel-report"),
+    path("cohorts/", views.cohort_report, name="cohort-report"),
+    path("scores/", views.score_list, name="score-list"),
+    path("models/clv/", views.clv_model_report, name="clv-model"),
+    path("alerts/", views.alert_list, name="alert-list"),
+    path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert-acknowledge"),
     path("jobs/", views.job_list, name="job-list"),
 ]

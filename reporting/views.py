@@ -1,12 +1,36 @@
-"""The Jobs page: what the nightly pipeline did, when, and what went wrong."""
+"""Report pages: KPIs, channels, cohorts, customer scores, the lifetime-value model, alerts, nightly jobs.
 
+Every figure here was computed by the nightly run (``reporting/nightly.py``); the pages only read it, so they
+stay fast at any size. Definitions are shown next to the numbers: a KPI without its definition is not read
+the same way by two people.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from accounts.decorators import organization_required
+from accounts.decorators import organization_required, role_required
+from accounts.permissions import ALERT_ACKNOWLEDGERS
+from accounts.services import Actor
+from crm.models import Channel
 from reporting import selectors
-from reporting.models import JobStatus
+from reporting.api import kpi_definitions
+from reporting.models import Alert, JobStatus, MetricPeriod
+from reporting.services import alert_acknowledge
+from retention.models import ClvModelReport
+from segmentation import selectors as score_selectors
+from segmentation.models import RfmSegment, Stage, Tier
+
+KPI_GROUPS = (
+    ("revenue", "new_customers", "active_customers", "arpu", "repeat_purchase_rate"),
+    ("monthly_churn_rate", "high_value_retention", "churned_customers", "at_risk_customers", "buying_customers"),
+    ("cac", "ltv_cac", "nps", "csat", "d1_retention", "d7_retention", "d30_retention"),
+)
 
 
 @organization_required
@@ -17,3 +41,160 @@ def job_list(request: HttpRequest) -> HttpResponse:
     runs = selectors.job_runs_list(org=request.organization, status=status)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
     return render(request, "reporting/job_list.html", {"page": page, "status": status, "statuses": JobStatus.choices})
+
+
+@organization_required
+def kpi_overview(request: HttpRequest) -> HttpResponse:
+    org = request.organization
+    snapshot = selectors.latest_kpi_snapshot(org=org)
+    definitions = {row["code"]: row for row in kpi_definitions()}
+    groups = []
+    history = []
+    if snapshot is not None:
+        history = selectors.kpi_history(org=org, until=snapshot.day, days=30)
+        for codes in KPI_GROUPS:
+            groups.append(
+                [{**definitions[code], "value": snapshot.values.get(code)} for code in codes if code in definitions]
+            )
+    return render(
+        request,
+        "reporting/kpi_overview.html",
+        {"snapshot": snapshot, "groups": groups, "history": history, "definitions": definitions.values()},
+    )
+
+
+@organization_required
+def channel_report(request: HttpRequest) -> HttpResponse:
+    org = request.organization
+    period = request.GET.get("period", MetricPeriod.TRAILING_90)
+    if period not in MetricPeriod.values:
+        period = MetricPeriod.TRAILING_90
+    metrics = selectors.channel_metrics_list(org=org, period=period)
+    return render(
+        request,
+        "reporting/channel_report.html",
+        {"metrics": metrics, "period": period, "periods": MetricPeriod.choices},
+    )
+
+
+@organization_required
+def cohort_report(request: HttpRequest) -> HttpResponse:
+    org = request.organization
+    channels = list(Channel.objects.for_org(org).order_by("name"))
+    code = request.GET.get("channel", "")
+    channel = next((c for c in channels if c.code == code), None)
+    rows = selectors.cohort_matrix(org=org, channel=channel)
+    width = max((len(row["cells"]) for row in rows), default=0)
+    show = request.GET.get("show", "retention")
+    if show not in ("retention", "revenue"):
+        show = "retention"
+    return render(
+        request,
+        "reporting/cohort_report.html",
+        {
+            "rows": rows,
+            "months": range(width),
+            "channels": channels,
+            "channel": channel,
+            "show": show,
+        },
+    )
+
+
+def _choice(value: str, choices) -> str:
+    return value if value in choices else ""
+
+
+@organization_required
+def score_list(request: HttpRequest) -> HttpResponse:
+    org = request.organization
+    tier = _choice(request.GET.get("tier", ""), Tier.values)
+    stage = _choice(request.GET.get("stage", ""), Stage.values)
+    segment = _choice(request.GET.get("segment", ""), RfmSegment.values)
+    at_risk = {"yes": True, "no": False}.get(request.GET.get("at_risk", ""))
+    scores = score_selectors.scores_list(org=org, tier=tier, stage=stage, segment=segment, at_risk=at_risk)
+    page = Paginator(scores, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "reporting/score_list.html",
+        {
+            "page": page,
+            "query": query.urlencode(),
+            "filters": {"tier": tier, "stage": stage, "segment": segment, "at_risk": request.GET.get("at_risk", "")},
+            "tiers": Tier.choices,
+            "stages": Stage.choices,
+            "segments": RfmSegment.choices,
+            "by_tier": score_selectors.score_breakdown(org=org, field="tier"),
+            "by_stage": score_selectors.score_breakdown(org=org, field="stage"),
+            "as_of": score_selectors.scores_as_of(org=org),
+        },
+    )
+
+
+def _calibration_bars(buckets: list[dict]) -> dict:
+    """Bar geometry for the predicted-vs-actual chart (an inline SVG: no chart library for eight bars)."""
+    top = max([max(b["predicted"], b["actual"]) for b in buckets] or [0]) or 1.0
+    height, bar, gap = 160, 16, 14
+    bars = []
+    for index, bucket in enumerate(buckets):
+        x = 40 + index * (2 * bar + gap)
+        for offset, key in ((0, "predicted"), (bar, "actual")):
+            h = bucket[key] / top * height
+            bars.append({"x": x + offset, "y": 10 + height - h, "h": h, "kind": key, "value": bucket[key]})
+    return {
+        "bars": bars,
+        "labels": [
+            {"x": 40 + i * (2 * bar + gap) + bar, "text": b["frequency"], "n": b["customers"]}
+            for i, b in enumerate(buckets)
+        ],
+        "width": 60 + len(buckets) * (2 * bar + gap),
+        "top": top,
+        "base": 10 + height,
+    }
+
+
+@organization_required
+def clv_model_report(request: HttpRequest) -> HttpResponse:
+    reports = ClvModelReport.objects.for_org(request.organization).order_by("-as_of")
+    report = reports.first()
+    buckets = (report.calibration or {}).get("buckets", []) if report else []
+    evaluation = report.churn_evaluation if report else {}
+    return render(
+        request,
+        "reporting/clv_model.html",
+        {
+            "report": report,
+            "history": reports[:14],
+            "chart": _calibration_bars(buckets) if buckets else None,
+            "buckets": buckets,
+            "evaluation": evaluation,
+            "importance": (evaluation or {}).get("feature_importance", [])[:8],
+        },
+    )
+
+
+@organization_required
+def alert_list(request: HttpRequest) -> HttpResponse:
+    only_open = request.GET.get("show", "open") != "all"
+    alerts = selectors.alerts_list(org=request.organization, only_open=only_open)
+    page = Paginator(alerts, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "reporting/alert_list.html",
+        {
+            "page": page,
+            "only_open": only_open,
+            "can_acknowledge": request.membership.role in ALERT_ACKNOWLEDGERS,
+        },
+    )
+
+
+@require_POST
+@role_required(ALERT_ACKNOWLEDGERS)
+def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert.objects.for_org(request.organization), pk=pk)
+    alert_acknowledge(alert=alert, actor=Actor(user=request.user))
+    messages.success(request, _("Alert acknowledged."))
+    return redirect("reporting:alert-list")

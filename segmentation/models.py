@@ -1,1 +1,127 @@
-"""Models arrive with the capability that needs them."""
+"""Per-customer scores of the latest nightly run, and the history of stage and tier changes."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.tenancy import TenantModel
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class Stage(models.TextChoices):
+    ACQUIRED = "acquired", _("Acquired")
+    ACTIVATED = "activated", _("Activated")
+    GROWING = "growing", _("Growing")
+    MATURE = "mature", _("Mature")
+    CHURNED = "churned", _("Churned")
+    REACTIVATED = "reactivated", _("Reactivated")
+
+
+class Tier(models.TextChoices):
+    HIGH = "high", _("High value")
+    MID = "mid", _("Mid value")
+    POTENTIAL = "potential", _("Potential")
+
+
+class RfmSegment(models.TextChoices):
+    CHAMPIONS = "champions", _("Champions")
+    LOYAL = "loyal", _("Loyal")
+    POTENTIAL_LOYALIST = "potential_loyalist", _("Potential loyalist")
+    NEW = "new", _("New")
+    PROMISING = "promising", _("Promising")
+    NEED_ATTENTION = "need_attention", _("Need attention")
+    ABOUT_TO_SLEEP = "about_to_sleep", _("About to sleep")
+    AT_RISK = "at_risk", _("At risk")
+    CANT_LOSE = "cant_lose", _("Can't lose them")
+    HIBERNATING = "hibernating", _("Hibernating")
+    LOST = "lost", _("Lost")
+
+
+class CustomerScore(TenantModel):
+    """The numbers the playbook runs on for one customer, as of the last nightly run.
+
+    The whole organization's scores are replaced in one transaction each night, so every row of a
+    table always comes from the same run. Day counts follow DESIGN.md §7 (purchase days in the
+    organization's time zone); amounts are in the organization's currency.
+    """
+
+    customer = models.OneToOneField(
+        "crm.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="score"
+    )
+    as_of = models.DateField(_("as of"))
+    purchase_days = models.PositiveIntegerField(_("purchase days"), default=0)
+    first_purchase_on = models.DateField(_("first purchase"), null=True, blank=True)
+    last_purchase_on = models.DateField(_("last purchase"), null=True, blank=True)
+    recency_days = models.PositiveIntegerField(_("days since last purchase"), null=True, blank=True)
+    #: BG/NBD inputs: x repeat purchase days, t_x and T in days (DESIGN.md §7).
+    frequency = models.PositiveIntegerField(_("repeat purchase days (x)"), default=0)
+    recency_t_x = models.PositiveIntegerField(_("t_x (days)"), default=0)
+    age_t = models.PositiveIntegerField(_("T (days)"), default=0)
+    revenue = models.DecimalField(_("revenue to date"), default=0, **MONEY)
+    mean_repeat_value = models.DecimalField(_("mean value of repeat purchase days"), null=True, blank=True, **MONEY)
+    r_score = models.PositiveSmallIntegerField(_("R"), null=True, blank=True)
+    f_score = models.PositiveSmallIntegerField(_("F"), null=True, blank=True)
+    m_score = models.PositiveSmallIntegerField(_("M"), null=True, blank=True)
+    rfm_segment = models.CharField(_("RFM segment"), max_length=20, choices=RfmSegment.choices, blank=True)
+    p_alive = models.FloatField(_("P(alive)"), null=True, blank=True)
+    expected_purchases_30 = models.FloatField(_("expected purchases, 30 days"), null=True, blank=True)
+    expected_purchases_90 = models.FloatField(_("expected purchases, 90 days"), null=True, blank=True)
+    expected_purchases_365 = models.FloatField(_("expected purchases, 365 days"), null=True, blank=True)
+    expected_spend = models.DecimalField(_("expected spend per purchase"), null=True, blank=True, **MONEY)
+    predicted_value = models.DecimalField(_("predicted value (12 months)"), null=True, blank=True, **MONEY)
+    customer_value = models.DecimalField(_("customer value"), default=0, **MONEY)
+    tier = models.CharField(_("tier"), max_length=10, choices=Tier.choices, blank=True)
+    stage = models.CharField(_("stage"), max_length=12, choices=Stage.choices)
+    churned = models.BooleanField(_("churned"), default=False)
+    churn_probability = models.FloatField(_("churn probability"), null=True, blank=True)
+    at_risk = models.BooleanField(_("at risk"), default=False)
+
+    class Meta:
+        ordering = ["-customer_value", "customer_id"]
+        indexes = [
+            models.Index(fields=["organization", "tier"], name="score_org_tier"),
+            models.Index(fields=["organization", "stage"], name="score_org_stage"),
+            models.Index(fields=["organization", "rfm_segment"], name="score_org_rfm"),
+            models.Index(fields=["organization", "-customer_value"], name="score_org_value"),
+            models.Index(fields=["organization", "at_risk", "-customer_value"], name="score_org_at_risk"),
+        ]
+        verbose_name = _("customer score")
+        verbose_name_plural = _("customer scores")
+
+    def __str__(self) -> str:
+        return f"score of customer {self.customer_id} as of {self.as_of}"
+
+
+class ScoreChangeKind(models.TextChoices):
+    STAGE = "stage", _("Lifecycle stage")
+    TIER = "tier", _("Value tier")
+
+
+class ScoreChange(TenantModel):
+    """A customer's stage or tier changed on a night: the history that flows, retention and webhooks read.
+
+    ``from_value`` is empty the first time a customer is scored; ``to_value`` is empty when a tier is lost.
+    Replaying a night removes the changes recorded on or after it before recording its own.
+    """
+
+    customer = models.ForeignKey(
+        "crm.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="score_changes"
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=ScoreChangeKind.choices)
+    changed_on = models.DateField(_("changed on"))
+    from_value = models.CharField(_("from"), max_length=20, blank=True)
+    to_value = models.CharField(_("to"), max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["-changed_on", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "kind", "changed_on"], name="scorechange_org_kind_day"),
+            models.Index(fields=["organization", "customer", "kind", "-changed_on"], name="scorechange_org_customer"),
+        ]
+        verbose_name = _("score change")
+        verbose_name_plural = _("score changes")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_value or '-'} -> {self.to_value or '-'} on {self.changed_on}"

@@ -5,6 +5,8 @@ from rest_framework.routers import DefaultRouter
 from crm import api as crm_api
 from crm.imports import api as import_api
 from reporting import api as reporting_api
+from retention import api as retention_api
+from segmentation import api as segmentation_api
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -18,5 +20,11 @@ router.register("notes", crm_api.NoteViewSet, basename="note")
 router.register("tasks", crm_api.TaskViewSet, basename="task")
 router.register("imports", import_api.ImportJobViewSet, basename="import")
 router.register("jobs", reporting_api.JobRunViewSet, basename="job")
+router.register("scores", segmentation_api.CustomerScoreViewSet, basename="score")
+router.register("kpis", reporting_api.KpiSnapshotViewSet, basename="kpi")
+router.register("channel-metrics", reporting_api.ChannelMetricViewSet, basename="channel-metric")
+router.register("cohorts", reporting_api.CohortCellViewSet, basename="cohort")
+router.register("alerts", reporting_api.AlertViewSet, basename="alert")
+router.register("models/clv", retention_api.ClvModelReportViewSet, basename="clv-model")
 
 api_v1_patterns = router.urls

@@ -87,6 +87,8 @@ def test_organization_names_with_line_breaks_are_refused(client, org, admin_user
         "gross_margin": "0.3",
         "annual_discount_rate": "0.1",
         "nightly_hour": 2,
+        "high_tier_share": "0.1",
+        "mid_tier_share": "0.3",
     }
     response = client.post(reverse("accounts:organization-settings"), data)
     assert set(response.context["form"].errors) == {"name", "currency"}

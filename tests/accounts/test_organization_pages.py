@@ -42,6 +42,8 @@ def test_admin_saves_settings(client, org, admin_user):
         "gross_margin": "0.35",
         "annual_discount_rate": "0.08",
         "nightly_hour": 3,
+        "high_tier_share": "0.1",
+        "mid_tier_share": "0.3",
     }
     response = client.post(reverse("accounts:organization-settings"), data)
     assert response.status_code == 302
@@ -67,6 +69,8 @@ def test_bad_settings_are_shown_next_to_their_field_and_nothing_changes(client, 
         "gross_margin": "0.3",
         "annual_discount_rate": "0.1",
         "nightly_hour": 2,
+        "high_tier_share": "0.1",
+        "mid_tier_share": "0.3",
     }
     response = client.post(reverse("accounts:organization-settings"), data)
     assert response.status_code == 200

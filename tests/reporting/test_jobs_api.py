@@ -32,8 +32,8 @@ def test_jobs_api_lists_runs_with_status_timings_and_counts(org, read_api):
     assert listed["id"] == job.pk
     assert listed["as_of"] == "2026-01-31"
     assert listed["status"] == "succeeded"
-    assert listed["row_counts"] == {"data_inventory": 0}
-    assert set(listed["step_seconds"]) == {"data_inventory"}
+    assert listed["row_counts"]["read"] == 0
+    assert set(listed["step_seconds"]) == {name for name, _step in nightly.NIGHTLY_STEPS}
     assert listed["duration_seconds"] >= 0
 
 
@@ -54,7 +54,7 @@ def test_jobs_api_is_read_only(org, write_api):
 
 
 def test_jobs_api_shows_a_failed_runs_short_error_not_its_traceback(monkeypatch, org, read_api):
-    def broken_step(org, as_of):
+    def broken_step(run):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(nightly, "NIGHTLY_STEPS", [*nightly.NIGHTLY_STEPS, ("broken", broken_step)])

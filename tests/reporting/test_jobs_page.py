@@ -53,7 +53,7 @@ def test_jobs_page_requires_login(client):
 
 
 def test_jobs_page_shows_a_failed_runs_short_error_not_its_traceback(monkeypatch, client, org, viewer_user):
-    def broken_step(org, as_of):
+    def broken_step(run):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(nightly, "NIGHTLY_STEPS", [*nightly.NIGHTLY_STEPS, ("broken", broken_step)])

@@ -38,8 +38,9 @@ def test_inventory_counts_only_data_on_or_before_the_as_of_day_in_the_org_time_z
     job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
 
     assert job.status == JobStatus.SUCCEEDED
-    assert job.row_counts == {"data_inventory": 2}  # one customer + one completed order
-    assert set(job.step_seconds) == {"data_inventory"}
+    assert job.row_counts["read"] == 2  # one customer + one purchase day (the refunded order is no purchase)
+    assert job.row_counts["scores"] == 1
+    assert set(job.step_seconds) == {name for name, _step in nightly.NIGHTLY_STEPS}
     assert job.finished_at >= job.started_at
 
 
@@ -48,7 +49,7 @@ def _add_step(monkeypatch, name, step):
 
 
 def _raise(exc):
-    def step(org, as_of):
+    def step(run):
         raise exc
 
     return step
@@ -95,8 +96,8 @@ def test_a_failed_runs_message_is_cut_to_300_characters(monkeypatch, org):
 def test_a_database_error_is_recorded_without_the_values_of_the_failed_statement(monkeypatch, org):
     """Postgres puts the clashing value on the message's second line ("DETAIL: Key (slug)=(acme)..."); it stays out."""
 
-    def duplicate_organization(org, as_of):
-        Organization.objects.create(slug=org.slug, name="Duplicate")
+    def duplicate_organization(run):
+        Organization.objects.create(slug=run.org.slug, name="Duplicate")
 
     _add_step(monkeypatch, "duplicate", duplicate_organization)
 
@@ -135,7 +136,7 @@ def test_a_run_whose_database_connection_dies_is_still_recorded_as_failed(monkey
     if connection.vendor != "postgresql":
         pytest.skip("ending one's own database session is a PostgreSQL feature")
 
-    def lose_the_connection(org, as_of):
+    def lose_the_connection(run):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
@@ -158,7 +159,7 @@ def test_a_run_whose_connection_dies_after_the_steps_committed_records_its_outco
         pytest.skip("ending another database session is a PostgreSQL feature")
     import psycopg
 
-    def end_session_after_commit(org, as_of):
+    def end_session_after_commit(run):
         pid = connection.connection.info.backend_pid
 
         def terminate():
@@ -181,7 +182,8 @@ def test_rerunning_the_same_day_gives_the_same_counts(org):
     OrderFactory(customer=customer, ordered_at=_at("2026-01-02"))
     first = nightly.run_nightly(org=org, as_of=datetime.date(2026, 2, 1))
     second = nightly.run_nightly(org=org, as_of=datetime.date(2026, 2, 1))
-    assert first.row_counts == second.row_counts == {"data_inventory": 2}
+    assert first.row_counts == second.row_counts
+    assert first.row_counts["read"] == 2
     assert JobRun.objects.for_org(org).count() == 2
 
 
@@ -248,7 +250,7 @@ def test_an_unknown_time_zone_counts_days_in_utc():
 
     job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
 
-    assert job.row_counts == {"data_inventory": 1}
+    assert job.row_counts["read"] == 1
 
 
 def test_an_unknown_time_zone_is_logged_as_a_warning(caplog):

@@ -217,8 +217,8 @@ def test_the_task_retries_a_database_error_that_can_clear(monkeypatch, org):
     """The first attempt loses its connection and is recorded as failed; Celery's retry then succeeds."""
     attempts = []
 
-    def flaky(org, as_of):
-        attempts.append(as_of)
+    def flaky(run):
+        attempts.append(run.as_of)
         if len(attempts) == 1:
             raise OperationalError("server closed the connection unexpectedly")
         return 0

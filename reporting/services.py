@@ -1,0 +1,400 @@
+"""Writes of the nightly reporting steps: channel metrics, KPI snapshots, cohorts and alerts.
+
+The maths live in pure modules (``reporting/kpis.py``, ``reporting/channel_metrics.py``,
+``retention/cohorts.py``); here their frames become rows. Each step replaces what the same night wrote
+before, so a replayed night leaves exactly one set of its figures.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Membership, Organization, Role
+from accounts.services import Actor, audit_record
+from accounts.timekeeping import date_of, day_number
+from crm.models import Channel
+from reporting.channel_metrics import compute_channel_metrics
+from reporting.kpis import compute_kpis
+from reporting.models import (
+    Alert,
+    AlertKind,
+    AlertRule,
+    ChannelMetric,
+    CohortCell,
+    KpiSnapshot,
+    MetricPeriod,
+)
+from retention.cohorts import compute_cohorts
+from segmentation.models import ScoreChange, ScoreChangeKind, Tier
+
+logger = logging.getLogger(__name__)
+
+#: Thresholds a new organization starts with (shares: 0.2 = 20%).
+DEFAULT_ALERT_THRESHOLDS = {
+    AlertKind.CAC_SPIKE: Decimal("0.20"),
+    AlertKind.HIGH_VALUE_CHURN: Decimal("0.10"),
+    AlertKind.CHANNEL_CONVERSION_DROP: Decimal("0.30"),
+    AlertKind.MONTHLY_CHURN: Decimal("0.08"),
+    AlertKind.NIGHTLY_FAILED: Decimal("0"),
+}
+
+
+def _money(value: float | None) -> Decimal | None:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    return Decimal(str(round(float(value), 2)))
+
+
+def _number(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def channel_metrics_refresh(
+    *,
+    org: Organization,
+    as_of: datetime.date,
+    purchase_days: pd.DataFrame,
+    customers: pd.DataFrame,
+    spend: pd.DataFrame,
+    scores: pd.DataFrame,
+) -> int:
+    """Recompute every channel's monthly and trailing-90-day economics; returns the rows written."""
+    channel_ids = list(Channel.objects.for_org(org).order_by("id").values_list("id", flat=True))
+    frame = compute_channel_metrics(
+        as_of=day_number(as_of),
+        purchase_days=purchase_days,
+        customers=customers,
+        spend=spend,
+        scores=scores,
+        gross_margin=float(org.gross_margin),
+        channel_ids=channel_ids,
+    )
+    ChannelMetric.objects.for_org(org).delete()
+    rows = [
+        ChannelMetric(
+            organization=org,
+            as_of=as_of,
+            channel_id=int(row.channel_id),
+            period=row.period,
+            period_start=date_of(row.period_start),
+            period_end=date_of(row.period_end),
+            spend=_money(row.spend) or Decimal("0"),
+            new_customers=int(row.new_customers),
+            contacts=int(row.contacts),
+            converted_contacts=int(row.converted_contacts),
+            conversion=_number(row.conversion),
+            cac=_money(row.cac),
+            mean_customer_value=_money(row.mean_customer_value),
+            ltv_cac=_number(row.ltv_cac),
+            roi=_number(row.roi),
+            payback_months=_number(row.payback_months),
+            repeat_rate_90d=_number(row.repeat_rate_90d),
+        )
+        for row in frame.itertuples(index=False)
+    ]
+    ChannelMetric.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def high_tier_at(org: Organization, day: datetime.date) -> np.ndarray | None:
+    """Customers in the high tier at the end of ``day``, from the tier history; None when no run covers it."""
+    history = ScoreChange.objects.for_org(org).filter(kind=ScoreChangeKind.TIER, changed_on__lte=day)
+    if not history.exists():
+        return None
+    rows = list(history.order_by("customer_id", "changed_on", "id").values_list("customer_id", "to_value"))
+    latest = pd.DataFrame(rows, columns=["customer_id", "tier"]).groupby("customer_id")["tier"].last()
+    return latest.index[latest == Tier.HIGH].to_numpy(np.int64)
+
+
+def kpi_snapshot_refresh(
+    *,
+    org: Organization,
+    as_of: datetime.date,
+    purchase_days: pd.DataFrame,
+    customers: pd.DataFrame,
+    spend: pd.DataFrame,
+    event_days: pd.DataFrame,
+    feedback: pd.DataFrame,
+    scores: pd.DataFrame,
+    at_risk_customers: int,
+    period_days: int = 30,
+) -> KpiSnapshot:
+    values = compute_kpis(
+        as_of=day_number(as_of),
+        purchase_days=purchase_days,
+        customers=customers,
+        spend=spend,
+        event_days=event_days[["customer_id", "day"]],
+        feedback=feedback,
+        scores=scores,
+        high_tier_at_start=high_tier_at(org, as_of - datetime.timedelta(days=period_days)),
+        churn_window_days=int(org.churn_window_days),
+        gross_margin=float(org.gross_margin),
+        period_days=period_days,
+    )
+    values = {code: (None if value is None else _json_number(value)) for code, value in values.items()}
+    values["at_risk_customers"] = int(at_risk_customers)
+    snapshot, _created = KpiSnapshot.objects.update_or_create(
+        organization=org, day=as_of, defaults={"values": values, "computed_at": timezone.now()}
+    )
+    return snapshot
+
+
+def _json_number(value) -> float | int | None:
+    if isinstance(value, int | np.integer):
+        return int(value)
+    value = float(value)
+    return round(value, 6) if np.isfinite(value) else None
+
+
+def cohorts_refresh(
+    *, org: Organization, as_of: datetime.date, purchase_days: pd.DataFrame, customers: pd.DataFrame
+) -> int:
+    """Monthly acquisition cohorts, all channels together and per channel; returns the cells written."""
+    CohortCell.objects.for_org(org).delete()
+    cells = []
+    for by_channel in (False, True):
+        frame = compute_cohorts(
+            as_of=day_number(as_of), purchase_days=purchase_days, customers=customers, by_channel=by_channel
+        )
+        if by_channel:
+            frame = frame[frame["channel_id"] != 0]
+        cells.extend(
+            CohortCell(
+                organization=org,
+                as_of=as_of,
+                cohort_month=date_of(row.cohort_month),
+                channel_id=int(row.channel_id) if by_channel else None,
+                months_since=int(row.months_since),
+                cohort_size=int(row.cohort_size),
+                active_customers=int(row.active_customers),
+                retention=float(row.retention),
+                revenue=_money(row.revenue) or Decimal("0"),
+                cumulative_revenue_per_customer=_money(row.cumulative_revenue_per_customer) or Decimal("0"),
+            )
+            for row in frame.itertuples(index=False)
+        )
+    CohortCell.objects.bulk_create(cells, batch_size=2000)
+    return len(cells)
+
+
+def alert_rules_for(org: Organization) -> dict[str, AlertRule]:
+    """The organization's rules, created with the default thresholds the first time they are needed."""
+    rules = {rule.kind: rule for rule in AlertRule.objects.for_org(org)}
+    missing = [
+        AlertRule(organization=org, kind=kind, threshold=threshold)
+        for kind, threshold in DEFAULT_ALERT_THRESHOLDS.items()
+        if kind not in rules
+    ]
+    if missing:
+        AlertRule.objects.bulk_create(missing, ignore_conflicts=True)
+        rules = {rule.kind: rule for rule in AlertRule.objects.for_org(org)}
+    return rules
+
+
+def _raise(
+    org: Organization, kind: str, day: datetime.date, message: str, *, subject: str = "", value=None, threshold=None
+) -> Alert | None:
+    alert, created = Alert.objects.get_or_create(
+        organization=org,
+        kind=kind,
+        raised_on=day,
+        subject=subject,
+        defaults={"message": message, "value": value, "threshold": threshold},
+    )
+    return alert if created else None
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
+    """Check the organization's rules against the night's figures; returns the alerts newly raised.
+
+    - CAC spike: CAC of the trailing 30 days above the mean of the three 30-day periods before it by more
+      than the threshold.
+    - High-value churn: 1 − high-value retention of the trailing 30 days above the threshold.
+    - Channel conversion drop: a channel's conversion in the last complete month below the mean of the
+      three months before it by more than the threshold (channels with at least 20 contacts a month).
+    - Monthly churn: the trailing-30-day churn rate above the threshold.
+    """
+    rules = {kind: rule for kind, rule in alert_rules_for(org).items() if rule.enabled}
+    Alert.objects.for_org(org).filter(raised_on=as_of).exclude(kind=AlertKind.NIGHTLY_FAILED).filter(
+        acknowledged_at__isnull=True
+    ).delete()
+    snapshots = {
+        snapshot.day: snapshot.values
+        for snapshot in KpiSnapshot.objects.for_org(org).filter(
+            day__in=[as_of - datetime.timedelta(days=30 * k) for k in range(4)]
+        )
+    }
+    today = snapshots.get(as_of, {})
+    raised: list[Alert] = []
+
+    rule = rules.get(AlertKind.CAC_SPIKE)
+    earlier = [snapshots.get(as_of - datetime.timedelta(days=30 * k), {}).get("cac") for k in (1, 2, 3)]
+    earlier = [value for value in earlier if value]
+    if rule and today.get("cac") and earlier:
+        baseline = sum(earlier) / len(earlier)
+        change = today["cac"] / baseline - 1
+        if change > float(rule.threshold):
+            raised.append(
+                _raise(
+                    org,
+                    AlertKind.CAC_SPIKE,
+                    as_of,
+                    _(
+                        "CAC of the last 30 days is %(cac).2f, %(change)s above the mean of the three periods before (%(baseline).2f)."
+                    )
+                    % {"cac": today["cac"], "change": _percent(change), "baseline": baseline},
+                    value=change,
+                    threshold=float(rule.threshold),
+                )
+            )
+
+    rule = rules.get(AlertKind.HIGH_VALUE_CHURN)
+    retention = today.get("high_value_retention")
+    if rule and retention is not None and 1 - retention > float(rule.threshold):
+        raised.append(
+            _raise(
+                org,
+                AlertKind.HIGH_VALUE_CHURN,
+                as_of,
+                _("%(churn)s of the high-value customers of 30 days ago have churned (target: at most %(target)s).")
+                % {"churn": _percent(1 - retention), "target": _percent(float(rule.threshold))},
+                value=1 - retention,
+                threshold=float(rule.threshold),
+            )
+        )
+
+    rule = rules.get(AlertKind.MONTHLY_CHURN)
+    churn = today.get("monthly_churn_rate")
+    if rule and churn is not None and churn > float(rule.threshold):
+        raised.append(
+            _raise(
+                org,
+                AlertKind.MONTHLY_CHURN,
+                as_of,
+                _("Monthly churn is %(churn)s, above the target of %(target)s.")
+                % {"churn": _percent(churn), "target": _percent(float(rule.threshold))},
+                value=churn,
+                threshold=float(rule.threshold),
+            )
+        )
+
+    rule = rules.get(AlertKind.CHANNEL_CONVERSION_DROP)
+    if rule:
+        raised.extend(_channel_conversion_alerts(org, as_of, float(rule.threshold)))
+    return [alert for alert in raised if alert is not None]
+
+
+MIN_CONTACTS_FOR_CONVERSION_ALERT = 20
+
+
+def _channel_conversion_alerts(org: Organization, as_of: datetime.date, threshold: float) -> list[Alert | None]:
+    month_start = as_of.replace(day=1)
+    last_complete = (month_start - datetime.timedelta(days=1)).replace(day=1)
+    months = [last_complete]
+    for _step in range(3):
+        months.append((months[-1] - datetime.timedelta(days=1)).replace(day=1))
+    metrics = ChannelMetric.objects.for_org(org).filter(period=MetricPeriod.MONTH, period_start__in=months)
+    by_channel: dict[int, dict[datetime.date, ChannelMetric]] = {}
+    for metric in metrics.select_related("channel"):
+        by_channel.setdefault(metric.channel_id, {})[metric.period_start] = metric
+    alerts = []
+    for periods in by_channel.values():
+        latest = periods.get(last_complete)
+        before = [periods[m].conversion for m in months[1:] if m in periods and periods[m].conversion is not None]
+        if latest is None or latest.conversion is None or latest.contacts < MIN_CONTACTS_FOR_CONVERSION_ALERT:
+            continue
+        if not before or sum(before) == 0:
+            continue
+        baseline = sum(before) / len(before)
+        drop = 1 - latest.conversion / baseline
+        if drop > threshold:
+            alerts.append(
+                _raise(
+                    org,
+                    AlertKind.CHANNEL_CONVERSION_DROP,
+                    as_of,
+                    _(
+                        "Conversion of channel %(channel)s fell to %(now)s in %(month)s, %(drop)s below its mean of the three months before (%(before)s)."
+                    )
+                    % {
+                        "channel": latest.channel.name,
+                        "now": _percent(latest.conversion),
+                        "month": last_complete.strftime("%Y-%m"),
+                        "drop": _percent(drop),
+                        "before": _percent(baseline),
+                    },
+                    subject=latest.channel.code,
+                    value=drop,
+                    threshold=threshold,
+                )
+            )
+    return alerts
+
+
+def nightly_failure_alert(*, org: Organization, as_of: datetime.date, error: str) -> Alert | None:
+    """Raised outside the failed run's transaction, so the alert survives the rollback."""
+    rule = alert_rules_for(org).get(AlertKind.NIGHTLY_FAILED)
+    if rule is None or not rule.enabled:
+        return None
+    with transaction.atomic():
+        return _raise(
+            org,
+            AlertKind.NIGHTLY_FAILED,
+            as_of,
+            _("The nightly run as of %(day)s failed: %(error)s") % {"day": as_of.isoformat(), "error": error},
+        )
+
+
+def alert_acknowledge(*, alert: Alert, actor: Actor) -> Alert:
+    """Mark an alert as seen by a member; acknowledging twice keeps the first acknowledgement."""
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = timezone.now()
+        alert.acknowledged_by = actor.user
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        audit_record(org=alert.organization, actor=actor, action="alert.acknowledge", instance=alert)
+    return alert
+
+
+def alert_recipients(org: Organization) -> list[str]:
+    """The e-mail addresses of the organization's admins (active users only)."""
+    return list(
+        Membership.objects.filter(organization=org, role=Role.ADMIN, user__is_active=True)
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )
+
+
+def alerts_send(*, alert_ids: list[int]) -> int:
+    """E-mail each alert whose rule asks for it to the organization's admins; returns the messages sent."""
+    sent = 0
+    for alert in Alert.objects.filter(pk__in=alert_ids).select_related("organization"):
+        rule = AlertRule.objects.for_org(alert.organization).filter(kind=alert.kind).first()
+        if rule is not None and not rule.notify_by_email:
+            continue
+        recipients = alert_recipients(alert.organization)
+        if not recipients:
+            continue
+        subject = _("[custops] %(organization)s: %(alert)s") % {
+            "organization": alert.organization.name,
+            "alert": alert.get_kind_display(),
+        }
+        send_mail(subject, alert.message, None, recipients)
+        sent += 1
+    return sent

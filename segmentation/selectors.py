@@ -1,0 +1,43 @@
+"""Reads of the nightly scores for pages and reports."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet, Sum
+
+from accounts.models import Organization
+from segmentation.models import CustomerScore
+
+
+def scores_list(
+    *, org: Organization, tier: str = "", stage: str = "", segment: str = "", at_risk: bool | None = None
+) -> QuerySet[CustomerScore]:
+    """Scored customers, most valuable first, narrowed by the filters given."""
+    scores = CustomerScore.objects.for_org(org).select_related("customer")
+    if tier:
+        scores = scores.filter(tier=tier)
+    if stage:
+        scores = scores.filter(stage=stage)
+    if segment:
+        scores = scores.filter(rfm_segment=segment)
+    if at_risk is not None:
+        scores = scores.filter(at_risk=at_risk)
+    return scores.order_by("-customer_value", "customer_id")
+
+
+def score_breakdown(*, org: Organization, field: str) -> list[dict]:
+    """Customers and total value per value of ``field`` (tier, stage or rfm_segment)."""
+    return list(
+        CustomerScore.objects.for_org(org)
+        .values(field)
+        .annotate(customers=Count("id"), value=Sum("customer_value"))
+        .order_by(field)
+    )
+
+
+def score_for_customer(*, org: Organization, customer_id: int) -> CustomerScore | None:
+    return CustomerScore.objects.for_org(org).filter(customer_id=customer_id).first()
+
+
+def scores_as_of(*, org: Organization):
+    """The as-of day of the stored scores (one per organization), or None before the first run."""
+    return CustomerScore.objects.for_org(org).values_list("as_of", flat=True).first()

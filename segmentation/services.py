@@ -1,0 +1,243 @@
+"""The night's per-customer scores: RFM, value tier, lifecycle stage, churn, written as one consistent set.
+
+``scores_refresh`` takes the retention models' per-customer output, adds RFM (``segmentation/rfm.py``),
+tiers (``segmentation/tiers.py``) and stages (``retention/lifecycle.py``), replaces the organization's
+``CustomerScore`` rows and records every stage and tier change in ``ScoreChange``. It runs inside the nightly
+transaction: readers see the previous night's scores until the new ones commit, never a mix.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+
+from accounts.models import Organization
+from accounts.timekeeping import EPOCH, day_number
+from crm.bulk_load import Column, Kind, bulk_insert
+from retention.lifecycle import lifecycle_stages
+from retention.selectors import copy_frame
+from retention.services import RetentionOutcome
+from segmentation.models import CustomerScore, ScoreChange, ScoreChangeKind
+from segmentation.rfm import rfm_scores, rfm_segment
+from segmentation.tiers import assign_tiers
+
+
+@dataclass(frozen=True)
+class ScoresOutcome:
+    scores: pd.DataFrame  # index customer_id: every scored customer, the columns written
+    stage_changes: int
+    tier_changes: int
+
+
+def compute_scores(
+    *,
+    org: Organization,
+    as_of: datetime.date,
+    contact_ids: np.ndarray,
+    retention: pd.DataFrame,
+) -> pd.DataFrame:
+    """Every contact's score row (buyers and customers who never bought), indexed by customer id."""
+    today = day_number(as_of)
+    ids = np.union1d(np.asarray(contact_ids, dtype=np.int64), retention.index.to_numpy(dtype=np.int64))
+    frame = retention.reindex(ids)
+    frame.index.name = "customer_id"
+    buyer = frame["purchase_days"].notna().to_numpy()
+    purchase_days = frame["purchase_days"].fillna(0).to_numpy(np.int64)
+    first_age = (today - frame["first_day"]).to_numpy(np.float64)
+    last_age = (today - frame["last_day"]).to_numpy(np.float64)
+    comeback = frame["comeback_day"].to_numpy(np.float64)
+    comeback_age = np.where(buyer & (comeback >= 0), today - comeback, np.nan)
+
+    scores = pd.DataFrame(index=frame.index)
+    scores["purchase_days"] = purchase_days
+    scores["first_day"] = frame["first_day"]
+    scores["last_day"] = frame["last_day"]
+    scores["recency_days"] = last_age
+    scores["frequency"] = frame["frequency"].fillna(0).astype(np.int64)
+    scores["recency_t_x"] = frame["recency_t_x"].fillna(0).astype(np.int64)
+    scores["age_t"] = frame["age_t"].fillna(0).astype(np.int64)
+    scores["revenue"] = frame["revenue"].fillna(0.0)
+    scores["mean_repeat_value"] = frame["mean_repeat_value"]
+    for column in (
+        "p_alive",
+        "expected_purchases_30",
+        "expected_purchases_90",
+        "expected_purchases_365",
+        "expected_spend",
+        "predicted_value",
+        "churn_probability",
+    ):
+        scores[column] = frame[column].astype(np.float64)
+    # Without a usable model the value is what the customer has spent so far.
+    scores["customer_value"] = scores["revenue"] + scores["predicted_value"].fillna(0.0)
+
+    r = np.zeros(len(ids), dtype=np.int64)
+    f = np.zeros(len(ids), dtype=np.int64)
+    m = np.zeros(len(ids), dtype=np.int64)
+    segment = np.full(len(ids), "", dtype=object)
+    if buyer.any():
+        rb, fb, mb = rfm_scores(last_age[buyer], purchase_days[buyer], scores["revenue"].to_numpy()[buyer])
+        r[buyer], f[buyer], m[buyer] = rb, fb, mb
+        segment[buyer] = rfm_segment(rb, fb, mb)
+    scores["r_score"], scores["f_score"], scores["m_score"], scores["rfm_segment"] = r, f, m, segment
+
+    scores["tier"] = assign_tiers(
+        scores["customer_value"].to_numpy(),
+        buyer,
+        ids,
+        high_share=float(org.high_tier_share),
+        mid_share=float(org.mid_tier_share),
+    )
+    scores["stage"] = lifecycle_stages(
+        np.where(buyer, first_age, np.nan),
+        np.where(buyer, last_age, np.nan),
+        purchase_days,
+        comeback_age,
+        churn_window_days=int(org.churn_window_days),
+    )
+    churned = frame["churned"].fillna(False).to_numpy(bool)
+    scores["churned"] = churned
+    probability = scores["churn_probability"].to_numpy()
+    threshold = float(org.at_risk_threshold)
+    scores["at_risk"] = buyer & ~churned & ~np.isnan(probability) & (np.nan_to_num(probability) >= threshold)
+    return scores
+
+
+def _previous_states(org: Organization, as_of: datetime.date) -> pd.DataFrame:
+    """Each customer's stage and tier before ``as_of``: from the stored scores when they are older than
+    ``as_of`` (the usual night), else rebuilt from the change history (a replayed or repeated night).
+    """
+    stored_days = list(CustomerScore.objects.for_org(org).values_list("as_of", flat=True).distinct()[:2])
+    if len(stored_days) == 1 and stored_days[0] < as_of:
+        return _stored_states(org)
+    changes = list(
+        ScoreChange.objects.for_org(org)
+        .filter(changed_on__lt=as_of)
+        .order_by("customer_id", "kind", "changed_on", "id")
+        .values_list("customer_id", "kind", "to_value")
+    )
+    if not changes:
+        return pd.DataFrame({"stage": pd.Series(dtype=object), "tier": pd.Series(dtype=object)})
+    history = pd.DataFrame(changes, columns=["customer_id", "kind", "to_value"])
+    latest = history.groupby(["customer_id", "kind"], sort=False)["to_value"].last().unstack("kind")
+    return latest.reindex(columns=[ScoreChangeKind.STAGE, ScoreChangeKind.TIER]).rename(
+        columns={ScoreChangeKind.STAGE: "stage", ScoreChangeKind.TIER: "tier"}
+    )
+
+
+def _stored_states(org: Organization) -> pd.DataFrame:
+    if connection.vendor == "postgresql":
+        frame = copy_frame(
+            "SELECT customer_id, stage, tier FROM segmentation_customerscore WHERE organization_id = %s",
+            [org.pk],
+            {"customer_id": "int64", "stage": "str", "tier": "str"},
+        )
+    else:
+        rows = list(CustomerScore.objects.for_org(org).values_list("customer_id", "stage", "tier"))
+        frame = pd.DataFrame(rows, columns=["customer_id", "stage", "tier"])
+    return frame.set_index("customer_id")
+
+
+def _record_changes(org: Organization, as_of: datetime.date, kind: str, before: pd.Series, after: pd.Series) -> int:
+    """One ``ScoreChange`` per customer whose value differs from before (a first score counts as a change)."""
+    previous = before.reindex(after.index).fillna("").astype(str).to_numpy()
+    current = after.astype(str).to_numpy()
+    changed = np.flatnonzero(previous != current)
+    if kind == ScoreChangeKind.TIER:
+        # Never having had a tier and still having none is not a change.
+        changed = changed[(previous[changed] != "") | (current[changed] != "")]
+    if not changed.size:
+        return 0
+    bulk_insert(
+        ScoreChange,
+        {
+            "organization_id": Column(Kind.INTEGER, org.pk),
+            "customer_id": Column(Kind.INTEGER, after.index.to_numpy()[changed]),
+            "kind": Column(Kind.TEXT, kind),
+            "changed_on": Column(Kind.DATE, np.datetime64(as_of, "D")),
+            "from_value": Column(Kind.TEXT, previous[changed].astype(str)),
+            "to_value": Column(Kind.TEXT, current[changed].astype(str)),
+        },
+        rows=int(changed.size),
+    )
+    return int(changed.size)
+
+
+def _days_as_dates(days: pd.Series) -> np.ndarray:
+    values = days.to_numpy(np.float64)
+    dates = np.full(values.shape, np.datetime64("NaT"), dtype="datetime64[D]")
+    known = ~np.isnan(values)
+    dates[known] = np.datetime64(EPOCH, "D") + values[known].astype(np.int64)
+    return dates
+
+
+def _money_cents(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    array = values.to_numpy(np.float64)
+    missing = ~np.isfinite(array)
+    return np.round(np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0) * 100).astype(np.int64), missing
+
+
+def _write_scores(org: Organization, as_of: datetime.date, scores: pd.DataFrame) -> None:
+    CustomerScore.objects.for_org(org).delete()
+    if scores.empty:
+        return
+    columns: dict[str, Column] = {
+        "organization_id": Column(Kind.INTEGER, org.pk),
+        "customer_id": Column(Kind.INTEGER, scores.index.to_numpy(np.int64)),
+        "as_of": Column(Kind.DATE, np.datetime64(as_of, "D")),
+        "purchase_days": Column(Kind.INTEGER, scores["purchase_days"].to_numpy(np.int64)),
+        "first_purchase_on": Column(Kind.DATE, _days_as_dates(scores["first_day"])),
+        "last_purchase_on": Column(Kind.DATE, _days_as_dates(scores["last_day"])),
+        "recency_days": Column(
+            Kind.INTEGER,
+            np.nan_to_num(scores["recency_days"].to_numpy(np.float64)).astype(np.int64),
+            null=scores["recency_days"].isna().to_numpy(),
+        ),
+        "frequency": Column(Kind.INTEGER, scores["frequency"].to_numpy(np.int64)),
+        "recency_t_x": Column(Kind.INTEGER, scores["recency_t_x"].to_numpy(np.int64)),
+        "age_t": Column(Kind.INTEGER, scores["age_t"].to_numpy(np.int64)),
+        "r_score": Column(Kind.INTEGER, scores["r_score"].to_numpy(np.int64), null=scores["r_score"].to_numpy() == 0),
+        "f_score": Column(Kind.INTEGER, scores["f_score"].to_numpy(np.int64), null=scores["f_score"].to_numpy() == 0),
+        "m_score": Column(Kind.INTEGER, scores["m_score"].to_numpy(np.int64), null=scores["m_score"].to_numpy() == 0),
+        "rfm_segment": Column(Kind.TEXT, scores["rfm_segment"].to_numpy().astype(str)),
+        "tier": Column(Kind.TEXT, scores["tier"].to_numpy().astype(str)),
+        "stage": Column(Kind.TEXT, scores["stage"].to_numpy().astype(str)),
+        "churned": Column(Kind.BOOLEAN, scores["churned"].to_numpy(bool)),
+        "at_risk": Column(Kind.BOOLEAN, scores["at_risk"].to_numpy(bool)),
+    }
+    for name in ("revenue", "customer_value"):
+        cents, _missing = _money_cents(scores[name])
+        columns[name] = Column(Kind.MONEY, cents)
+    for name in ("mean_repeat_value", "expected_spend", "predicted_value"):
+        cents, missing = _money_cents(scores[name])
+        columns[name] = Column(Kind.MONEY, cents, null=missing)
+    for name in (
+        "p_alive",
+        "expected_purchases_30",
+        "expected_purchases_90",
+        "expected_purchases_365",
+        "churn_probability",
+    ):
+        columns[name] = Column(Kind.FLOAT, scores[name].to_numpy(np.float64))
+    bulk_insert(CustomerScore, columns, rows=len(scores))
+
+
+def scores_refresh(
+    *, org: Organization, as_of: datetime.date, contact_ids: np.ndarray, retention: RetentionOutcome
+) -> ScoresOutcome:
+    """Replace the organization's scores with the night's and record stage and tier changes."""
+    scores = compute_scores(org=org, as_of=as_of, contact_ids=contact_ids, retention=retention.customers)
+    previous = _previous_states(org, as_of)
+    ScoreChange.objects.for_org(org).filter(changed_on__gte=as_of).delete()
+    stage_changes = _record_changes(
+        org, as_of, ScoreChangeKind.STAGE, previous.get("stage", pd.Series(dtype=object)), scores["stage"]
+    )
+    tier_changes = _record_changes(
+        org, as_of, ScoreChangeKind.TIER, previous.get("tier", pd.Series(dtype=object)), scores["tier"]
+    )
+    _write_scores(org, as_of, scores)
+    return ScoresOutcome(scores=scores, stage_changes=stage_changes, tier_changes=tier_changes)
