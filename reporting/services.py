@@ -205,9 +205,19 @@ def alert_rules_for(org: Organization) -> dict[str, AlertRule]:
 
 
 def _raise(
-    org: Organization, kind: str, day: datetime.date, message: str, *, subject: str = "", value=None, threshold=None
+    org: Organization,
+    kind: str,
+    day: datetime.date,
+    message: str,
+    *,
+    firing: set[tuple[str, str]],
+    subject: str = "",
+    value=None,
+    threshold=None,
 ) -> Alert | None:
-    alert, created = Alert.objects.get_or_create(
+    """Record that a rule fires on ``day``; returns the alert only when it is new (so it is e-mailed once)."""
+    firing.add((kind, subject))
+    alert, created = Alert.objects.update_or_create(
         organization=org,
         kind=kind,
         raised_on=day,
@@ -232,9 +242,7 @@ def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
     - Monthly churn: the trailing-30-day churn rate above the threshold.
     """
     rules = {kind: rule for kind, rule in alert_rules_for(org).items() if rule.enabled}
-    Alert.objects.for_org(org).filter(raised_on=as_of).exclude(kind=AlertKind.NIGHTLY_FAILED).filter(
-        acknowledged_at__isnull=True
-    ).delete()
+    firing: set[tuple[str, str]] = set()
     snapshots = {
         snapshot.day: snapshot.values
         for snapshot in KpiSnapshot.objects.for_org(org).filter(
@@ -262,6 +270,7 @@ def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
                     % {"cac": today["cac"], "change": _percent(change), "baseline": baseline},
                     value=change,
                     threshold=float(rule.threshold),
+                    firing=firing,
                 )
             )
 
@@ -277,6 +286,7 @@ def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
                 % {"churn": _percent(1 - retention), "target": _percent(float(rule.threshold))},
                 value=1 - retention,
                 threshold=float(rule.threshold),
+                firing=firing,
             )
         )
 
@@ -292,19 +302,29 @@ def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
                 % {"churn": _percent(churn), "target": _percent(float(rule.threshold))},
                 value=churn,
                 threshold=float(rule.threshold),
+                firing=firing,
             )
         )
 
     rule = rules.get(AlertKind.CHANNEL_CONVERSION_DROP)
     if rule:
-        raised.extend(_channel_conversion_alerts(org, as_of, float(rule.threshold)))
+        raised.extend(_channel_conversion_alerts(org, as_of, float(rule.threshold), firing))
+
+    # A replayed night keeps the alerts that still fire (not e-mailed again) and drops the open ones that no
+    # longer do; acknowledged alerts stay as the record of what someone saw.
+    stale = Alert.objects.for_org(org).filter(raised_on=as_of, acknowledged_at__isnull=True)
+    for alert in stale.exclude(kind=AlertKind.NIGHTLY_FAILED):
+        if (alert.kind, alert.subject) not in firing:
+            alert.delete()
     return [alert for alert in raised if alert is not None]
 
 
 MIN_CONTACTS_FOR_CONVERSION_ALERT = 20
 
 
-def _channel_conversion_alerts(org: Organization, as_of: datetime.date, threshold: float) -> list[Alert | None]:
+def _channel_conversion_alerts(
+    org: Organization, as_of: datetime.date, threshold: float, firing: set[tuple[str, str]]
+) -> list[Alert | None]:
     month_start = as_of.replace(day=1)
     last_complete = (month_start - datetime.timedelta(days=1)).replace(day=1)
     months = [last_complete]
@@ -343,6 +363,7 @@ def _channel_conversion_alerts(org: Organization, as_of: datetime.date, threshol
                     subject=latest.channel.code,
                     value=drop,
                     threshold=threshold,
+                    firing=firing,
                 )
             )
     return alerts
@@ -359,6 +380,7 @@ def nightly_failure_alert(*, org: Organization, as_of: datetime.date, error: str
             AlertKind.NIGHTLY_FAILED,
             as_of,
             _("The nightly run as of %(day)s failed: %(error)s") % {"day": as_of.isoformat(), "error": error},
+            firing=set(),
         )
 
 

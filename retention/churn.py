@@ -374,12 +374,19 @@ class ChurnEvaluation:
         }
 
 
-def _not_trained(message: str, positive_share: float | None) -> tuple[None, ChurnEvaluation]:
+def _not_trained(
+    message: str, positive_share: float | None, labels: np.ndarray | None = None, baseline: np.ndarray | None = None
+) -> tuple[None, ChurnEvaluation]:
+    """No classifier; the BG/NBD baseline is still scored on every customer when both outcomes occur."""
+    baseline_auc = baseline_precision = None
+    if labels is not None and baseline is not None and 0 < int(labels.sum()) < labels.size:
+        baseline_auc = float(roc_auc_score(labels, baseline))
+        baseline_precision = precision_at_top(baseline, labels)
     evaluation = ChurnEvaluation(
         classifier_auc=None,
-        baseline_auc=None,
+        baseline_auc=baseline_auc,
         classifier_precision_top10=None,
-        baseline_precision_top10=None,
+        baseline_precision_top10=baseline_precision,
         use_classifier=False,
         train_customers=0,
         test_customers=0,
@@ -452,6 +459,8 @@ def train_and_evaluate(
         return _not_trained(
             f"too few customers to train a churn classifier ({n_customers} < {min_customers}); using BG/NBD",
             positive_share,
+            label_values,
+            baseline_values,
         )
     churned = int(label_values.sum())
     retained = n_customers - churned
@@ -463,6 +472,8 @@ def train_and_evaluate(
             f"too few customers in the smaller class ({churned} churned, {retained} retained; "
             f"need {MIN_CUSTOMERS_PER_CLASS} of each); using BG/NBD",
             positive_share,
+            label_values,
+            baseline_values,
         )
 
     all_rows = np.arange(n_customers)

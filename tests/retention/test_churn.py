@@ -345,7 +345,9 @@ def test_too_few_customers_is_not_an_error():
     assert model is None
     assert not evaluation.use_classifier
     assert "too few customers" in evaluation.message
-    assert evaluation.classifier_auc is None and evaluation.baseline_auc is None
+    assert evaluation.classifier_auc is None
+    # The baseline is still scored on everyone: constant scores rank no better than chance.
+    assert evaluation.baseline_auc == pytest.approx(0.5)
     assert evaluation.positive_share == 0.5
 
 
