@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -23,6 +24,7 @@ from reporting.models import (
     MetricPeriod,
 )
 from reporting.services import alert_acknowledge
+from segmentation.api import StrictBooleanFilter
 
 
 def kpi_definitions() -> list[dict]:
@@ -30,9 +32,9 @@ def kpi_definitions() -> list[dict]:
     rows = [
         {
             "code": kpi.code,
-            "label": kpi.label,
+            "label": gettext(kpi.label),
             "unit": kpi.unit,
-            "definition": kpi.definition,
+            "definition": gettext(kpi.definition),
             "higher_is_better": kpi.higher_is_better,
         }
         for kpi in KPI_DEFINITIONS
@@ -40,9 +42,12 @@ def kpi_definitions() -> list[dict]:
     rows.append(
         {
             "code": "at_risk_customers",
-            "label": "At-risk customers",
+            "label": gettext("At-risk customers"),
             "unit": "count",
-            "definition": "Customers not churned whose churn probability is at least the organization's at-risk threshold, as of the day.",
+            "definition": gettext(
+                "Customers not churned whose churn probability is at least the organization's at-risk threshold, "
+                "as of the day."
+            ),
             "higher_is_better": False,
         }
     )
@@ -256,7 +261,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
 class AlertFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=AlertKind.choices)
-    open = django_filters.BooleanFilter(
+    open = StrictBooleanFilter(
         field_name="acknowledged_at", lookup_expr="isnull", label="Not acknowledged yet"
     )
     raised_from = django_filters.DateFilter(field_name="raised_on", lookup_expr="gte")

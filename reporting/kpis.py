@@ -99,6 +99,14 @@ _NO_DAY = np.iinfo(np.int64).min // 2
 """Stands for "no such day" in day arrays; far below any real day, and safe to subtract from."""
 
 
+def gettext_noop(text: str) -> str:
+    """Marks a label or definition for the translation catalogue; pages translate it when they show it.
+
+    Named like Django's marker so that ``makemessages`` finds the strings, while this module stays free of Django.
+    """
+    return text
+
+
 @dataclass(frozen=True)
 class KpiDefinition:
     """What a KPI means, in one place: pages, API, alerts and exports all label KPIs from these."""
@@ -114,111 +122,146 @@ class KpiDefinition:
 KPI_DEFINITIONS: tuple[KpiDefinition, ...] = (
     KpiDefinition(
         "revenue",
-        "Revenue",
+        gettext_noop("Revenue"),
         "money",
-        "Sum of the amounts of all purchase days in the 30 days ending on the as-of date.",
+        gettext_noop("Sum of the amounts of all purchase days in the 30 days ending on the as-of date."),
         True,
     ),
     KpiDefinition(
         "new_customers",
-        "New customers",
+        gettext_noop("New customers"),
         "count",
-        "Customers whose first purchase day falls in the 30 days ending on the as-of date.",
+        gettext_noop("Customers whose first purchase day falls in the 30 days ending on the as-of date."),
         True,
     ),
     KpiDefinition(
         "active_customers",
-        "Active customers",
+        gettext_noop("Active customers"),
         "count",
-        "Customers with at least one purchase day in the 30 days ending on the as-of date.",
+        gettext_noop("Customers with at least one purchase day in the 30 days ending on the as-of date."),
         True,
     ),
     KpiDefinition(
         "arpu",
-        "ARPU",
+        gettext_noop("ARPU"),
         "money",
-        "Revenue in the 30 days ending on the as-of date divided by the active customers of those 30 days.",
+        gettext_noop(
+            "Revenue in the 30 days ending on the as-of date divided by the active customers of those 30 days."
+        ),
         True,
     ),
     KpiDefinition(
         "repeat_purchase_rate",
-        "Repeat-purchase rate",
+        gettext_noop("Repeat-purchase rate"),
         "share",
-        "Active customers of the 30 days ending on the as-of date who had bought before those days or bought on at "
-        "least two days within them, divided by all active customers of those days.",
+        gettext_noop(
+            "Active customers of the 30 days ending on the as-of date who had bought before those days or bought on at "
+            "least two days within them, divided by all active customers of those days."
+        ),
         True,
     ),
     KpiDefinition(
         "monthly_churn_rate",
-        "Monthly churn rate",
+        gettext_noop("Monthly churn rate"),
         "share",
-        "Customers who had bought and were not churned on the day before the 30 days ending on the as-of date and "
-        "are churned on the as-of date, divided by all customers who had bought and were not churned on that day "
-        "before.",
+        gettext_noop(
+            "Customers who had bought and were not churned on the day before the 30 days ending on the as-of date and "
+            "are churned on the as-of date, divided by all customers who had bought and were not churned on that day "
+            "before."
+        ),
         False,
     ),
     KpiDefinition(
         "high_value_retention",
-        "High-value retention",
+        gettext_noop("High-value retention"),
         "share",
-        "High-tier customers on the day before the 30 days ending on the as-of date who are not churned on the "
-        "as-of date, divided by all high-tier customers on that day before.",
+        gettext_noop(
+            "High-tier customers on the day before the 30 days ending on the as-of date who are not churned on the "
+            "as-of date, divided by all high-tier customers on that day before."
+        ),
         True,
     ),
     KpiDefinition(
         "nps",
-        "NPS",
+        gettext_noop("NPS"),
         "score",
-        "Percentage of promoters (score 9-10) minus percentage of detractors (score 0-6) among the NPS answers "
-        "given in the 30 days ending on the as-of date, from -100 to 100.",
+        gettext_noop(
+            "Percentage of promoters (score 9-10) minus percentage of detractors (score 0-6) among the NPS answers "
+            "given in the 30 days ending on the as-of date, from -100 to 100."
+        ),
         True,
     ),
     KpiDefinition(
         "csat",
-        "CSAT",
+        gettext_noop("CSAT"),
         "share",
-        "Mean of the CSAT answers given in the 30 days ending on the as-of date, each divided by its survey's "
-        "maximum score, as a share from 0 to 1.",
+        gettext_noop(
+            "Mean of the CSAT answers given in the 30 days ending on the as-of date, each divided by its survey's "
+            "maximum score, as a share from 0 to 1."
+        ),
         True,
     ),
-    *(
-        KpiDefinition(
-            f"d{k}_retention",
-            f"D{k} retention",
-            "share",
-            f"Customers whose day {k} after their first event falls in the 30 days ending on the as-of date and "
-            f"who had an event on that day, divided by all customers whose day {k} falls in those days.",
-            True,
-        )
-        for k in RETENTION_DAYS
+    KpiDefinition(
+        "d1_retention",
+        gettext_noop("D1 retention"),
+        "share",
+        gettext_noop(
+            "Customers whose day 1 after their first event falls in the 30 days ending on the as-of date and "
+            "who had an event on that day, divided by all customers whose day 1 falls in those days."
+        ),
+        True,
+    ),
+    KpiDefinition(
+        "d7_retention",
+        gettext_noop("D7 retention"),
+        "share",
+        gettext_noop(
+            "Customers whose day 7 after their first event falls in the 30 days ending on the as-of date and "
+            "who had an event on that day, divided by all customers whose day 7 falls in those days."
+        ),
+        True,
+    ),
+    KpiDefinition(
+        "d30_retention",
+        gettext_noop("D30 retention"),
+        "share",
+        gettext_noop(
+            "Customers whose day 30 after their first event falls in the 30 days ending on the as-of date and "
+            "who had an event on that day, divided by all customers whose day 30 falls in those days."
+        ),
+        True,
     ),
     KpiDefinition(
         "cac",
-        "CAC",
+        gettext_noop("CAC"),
         "money",
-        "Channel spend dated in the 30 days ending on the as-of date divided by the new customers of those days.",
+        gettext_noop(
+            "Channel spend dated in the 30 days ending on the as-of date divided by the new customers of those days."
+        ),
         False,
     ),
     KpiDefinition(
         "ltv_cac",
-        "LTV/CAC",
+        gettext_noop("LTV/CAC"),
         "ratio",
-        "Mean customer value (revenue to date plus predicted 12-month value) of all buying customers on the "
-        "as-of date divided by CAC.",
+        gettext_noop(
+            "Mean customer value (revenue to date plus predicted 12-month value) of all buying customers on the "
+            "as-of date divided by CAC."
+        ),
         True,
     ),
     KpiDefinition(
         "buying_customers",
-        "Buying customers",
+        gettext_noop("Buying customers"),
         "count",
-        "Customers with at least one purchase day on or before the as-of date.",
+        gettext_noop("Customers with at least one purchase day on or before the as-of date."),
         True,
     ),
     KpiDefinition(
         "churned_customers",
-        "Churned customers",
+        gettext_noop("Churned customers"),
         "count",
-        "Buying customers whose last purchase day is more than the churn window before the as-of date.",
+        gettext_noop("Buying customers whose last purchase day is more than the churn window before the as-of date."),
         False,
     ),
 )
