@@ -147,9 +147,11 @@ CELERY_BEAT_SCHEDULE = {
     # built up while no worker ran does not enqueue the same runs many times over.
     # Imports whose worker died (their rows were rolled back) are run again from the start.
     "imports-requeue-stale": {"task": "crm.tasks.requeue_stale_imports", "schedule": crontab(minute="*/5")},
+    # NIGHTLY_FANOUT_MINUTE is a crontab minute field: "5" (the default) is once an hour; "*" checks every
+    # minute, for staging and the integration test that watches beat start a run.
     "nightly-fanout": {
         "task": "reporting.tasks.nightly_fanout",
-        "schedule": crontab(minute=5),
+        "schedule": crontab(minute=env("NIGHTLY_FANOUT_MINUTE", default="5")),
         "options": {"expires": 55 * 60},
     },
 }
