@@ -51,6 +51,18 @@ def kpi_definitions() -> list[dict]:
             "higher_is_better": False,
         }
     )
+    rows.append(
+        {
+            "code": "csat_mean_score",
+            "label": gettext("CSAT (mean score)"),
+            "unit": "score",
+            "definition": gettext(
+                "Mean raw score of the CSAT answers given in the 30 days ending on the as-of date, on the surveys' "
+                "own scale (CSAT is the same answers as a share of each survey's maximum)."
+            ),
+            "higher_is_better": True,
+        }
+    )
     return rows
 
 
@@ -261,9 +273,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
 class AlertFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=AlertKind.choices)
-    open = StrictBooleanFilter(
-        field_name="acknowledged_at", lookup_expr="isnull", label="Not acknowledged yet"
-    )
+    open = StrictBooleanFilter(field_name="acknowledged_at", lookup_expr="isnull", label="Not acknowledged yet")
     raised_from = django_filters.DateFilter(field_name="raised_on", lookup_expr="gte")
     raised_to = django_filters.DateFilter(field_name="raised_on", lookup_expr="lte")
 
