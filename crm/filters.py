@@ -26,6 +26,29 @@ class IdFilter(django_filters.Filter):
         super().__init__(*args, **kwargs)
 
 
+class StrictBooleanField(forms.NullBooleanField):
+    """``true``/``false`` (or ``1``/``0``); any other value is an error, not a silently dropped filter.
+
+    ``NullBooleanField``'s select widget maps an unknown value to "no filter", so ``at_risk=maybe`` would list
+    every customer; a plain text widget hands the raw value to the field, which refuses it.
+    """
+
+    widget = forms.TextInput
+    default_error_messages = {"invalid": _("Use true or false.")}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        result = super().to_python(value)
+        if result is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return result
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class BoundedIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     """An ISO date-time between the years 1900 and 2200; farther ones overflow date arithmetic in SQLite."""
 
@@ -49,7 +72,7 @@ class CustomerFilter(django_filters.FilterSet):
     owner = django_filters.CharFilter(field_name="owner__email", lookup_expr="iexact")
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
-    consent_email = django_filters.BooleanFilter()
+    consent_email = StrictBooleanFilter()
 
     class Meta:
         model = Customer
@@ -79,7 +102,7 @@ class OrderFilter(django_filters.FilterSet):
 
 class ChannelFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=Channel._meta.get_field("kind").choices)
-    is_active = django_filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
     code = django_filters.CharFilter()
 
     class Meta:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import ALERT_ACKNOWLEDGERS
 from config.api.base import OrganizationModelViewSet, actor_for_request
+from crm.filters import StrictBooleanFilter
 from reporting.kpis import KPI_DEFINITIONS
 from reporting.models import (
     Alert,
@@ -24,7 +25,6 @@ from reporting.models import (
     MetricPeriod,
 )
 from reporting.services import alert_acknowledge
-from segmentation.api import StrictBooleanFilter
 
 
 def kpi_definitions() -> list[dict]:

@@ -5,39 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import django_filters
-from django import forms
-from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from config.api.base import OrganizationModelViewSet
-from crm.filters import IdFilter
+from crm.filters import IdFilter, StrictBooleanFilter
 from segmentation.models import CustomerScore, RfmSegment, Stage, Tier
 
 #: Money filters stay inside the column's range (14 digits, 2 places), so no driver sees an overflow.
 MAX_MONEY = Decimal("999999999999.99")
-
-
-class StrictBooleanField(forms.NullBooleanField):
-    """``true``/``false`` (or ``1``/``0``); any other value is an error, not a silently dropped filter.
-
-    ``NullBooleanField``'s select widget maps an unknown value to "no filter", so ``at_risk=maybe`` would list
-    every customer; a plain text widget hands the raw value to the field, which refuses it.
-    """
-
-    widget = forms.TextInput
-    default_error_messages = {"invalid": _("Use true or false.")}
-
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        result = super().to_python(value)
-        if result is None:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return result
-
-
-class StrictBooleanFilter(django_filters.BooleanFilter):
-    field_class = StrictBooleanField
 
 
 class CustomerScoreSerializer(serializers.ModelSerializer):
