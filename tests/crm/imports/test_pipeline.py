@@ -298,3 +298,11 @@ def test_a_long_import_holds_the_same_few_locks_from_its_first_batch_to_its_last
     assert job.rows_created == 40, job.error
     assert len(locks_held) >= 10
     assert max(locks_held[2:]) == locks_held[2]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the seen-keys table of PostgreSQL imports")
+def test_postgres_seen_keys_finds_repeats_across_batches_and_within_none():
+    seen = pipeline.PostgresSeenKeys()
+    assert not seen.add_and_find_repeats([("k", n) for n in range(10)]).any()
+    assert seen.add_and_find_repeats([("k", 5), ("k", 9), ("k", 10)]).tolist() == [True, True, False]
+    assert seen.add_and_find_repeats([("k", 10), ("other", 10)]).tolist() == [True, False]
