@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import ALERT_ACKNOWLEDGERS
 from config.api.base import OrganizationModelViewSet, actor_for_request
+from config.api.pagination import DayCursorPagination
 from crm.filters import StrictBooleanFilter
 from reporting.kpis import KPI_DEFINITIONS
 from reporting.models import (
@@ -140,6 +141,7 @@ class KpiSnapshotViewSet(OrganizationModelViewSet):
     model = KpiSnapshot
     serializer_class = KpiSnapshotSerializer
     filterset_class = KpiSnapshotFilter
+    pagination_class = DayCursorPagination
     http_method_names = ["get", "head", "options"]
 
     @extend_schema(responses=KpiDefinitionSerializer(many=True))
@@ -267,6 +269,7 @@ class AlertSerializer(serializers.ModelSerializer):
             "created_at",
             "acknowledged_at",
             "acknowledged_by",
+            "acknowledged_by_label",
         ]
         read_only_fields = fields
 

@@ -185,6 +185,8 @@ class Alert(TenantModel):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    #: Who acknowledged it as people read it: a member's name or e-mail, or the API key's name.
+    acknowledged_by_label = models.CharField(_("acknowledged by"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["-raised_on", "-id"]

@@ -389,7 +389,8 @@ def alert_acknowledge(*, alert: Alert, actor: Actor) -> Alert:
     if alert.acknowledged_at is None:
         alert.acknowledged_at = timezone.now()
         alert.acknowledged_by = actor.user
-        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        alert.acknowledged_by_label = actor.display[:200]
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledged_by_label"])
         audit_record(org=alert.organization, actor=actor, action="alert.acknowledge", instance=alert)
     return alert
 

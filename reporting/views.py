@@ -73,7 +73,12 @@ def channel_report(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "reporting/channel_report.html",
-        {"metrics": metrics, "period": period, "periods": MetricPeriod.choices},
+        {
+            "metrics": metrics,
+            "period": period,
+            "periods": MetricPeriod.choices,
+            "as_of": metrics[0].as_of if metrics else None,
+        },
     )
 
 
@@ -127,7 +132,10 @@ def score_list(request: HttpRequest) -> HttpResponse:
             "stages": Stage.choices,
             "segments": RfmSegment.choices,
             "by_tier": score_selectors.score_breakdown(org=org, field="tier"),
-            "by_stage": score_selectors.score_breakdown(org=org, field="stage"),
+            "by_stage": sorted(
+                score_selectors.score_breakdown(org=org, field="stage"),
+                key=lambda row: Stage.values.index(row["stage"]) if row["stage"] in Stage.values else len(Stage.values),
+            ),
             "as_of": score_selectors.scores_as_of(org=org),
         },
     )
@@ -140,9 +148,11 @@ def _calibration_bars(buckets: list[dict]) -> dict:
     bars = []
     for index, bucket in enumerate(buckets):
         x = 40 + index * (2 * bar + gap)
-        for offset, key in ((0, "predicted"), (bar, "actual")):
+        for offset, key, label in ((0, "predicted", _("predicted")), (bar, "actual", _("actual"))):
             h = bucket[key] / top * height
-            bars.append({"x": x + offset, "y": 10 + height - h, "h": h, "kind": key, "value": bucket[key]})
+            bars.append(
+                {"x": x + offset, "y": 10 + height - h, "h": h, "kind": key, "label": label, "value": bucket[key]}
+            )
     return {
         "bars": bars,
         "labels": [
@@ -166,7 +176,7 @@ def clv_model_report(request: HttpRequest) -> HttpResponse:
         "reporting/clv_model.html",
         {
             "report": report,
-            "history": reports[:14],
+            "history": reports[1:15],
             "chart": _calibration_bars(buckets) if buckets else None,
             "buckets": buckets,
             "evaluation": evaluation,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -37,4 +39,27 @@ class IdCursorPagination(CursorPagination):
                 position = None
             if position is None or not 0 <= position <= MAX_ID:
                 raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+        return cursor
+
+
+class DayCursorPagination(CursorPagination):
+    """Cursor pages of one row per day, newest day first (KPI snapshots): the order a reader expects even when
+    an older night was computed after a newer one."""
+
+    ordering = "-day"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    invalid_cursor_message = IdCursorPagination.invalid_cursor_message
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from None
+        if cursor is not None and cursor.position is not None:
+            try:
+                datetime.date.fromisoformat(cursor.position)
+            except (TypeError, ValueError):
+                raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from None
         return cursor

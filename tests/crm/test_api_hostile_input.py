@@ -25,7 +25,9 @@ def test_date_filters_inside_the_range_work(read_api):
     assert read_api.get("/api/v1/orders/", {"ordered_after": "2026-01-01T00:00:00+08:00"}).status_code == 200
 
 
-@pytest.mark.parametrize(("path", "name"), [("/api/v1/customers/", "consent_email"), ("/api/v1/channels/", "is_active")])
+@pytest.mark.parametrize(
+    ("path", "name"), [("/api/v1/customers/", "consent_email"), ("/api/v1/channels/", "is_active")]
+)
 def test_a_true_false_filter_with_another_value_is_refused_not_ignored(read_api, path, name):
     response = read_api.get(path, {name: "maybe"})
     assert response.status_code == 400

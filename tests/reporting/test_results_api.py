@@ -432,7 +432,8 @@ def test_kpis_list_one_snapshot_per_run_day_with_the_stored_values(shop, read_ap
     """Three nightly runs, three snapshots, each with the values as stored (the at-risk count included)."""
     rows = _results(read_api, "/api/v1/kpis/")
 
-    assert sorted(row["day"] for row in rows) == [day.isoformat() for day in RUN_DAYS]
+    # Newest day first, whatever order the nights were computed in.
+    assert [row["day"] for row in rows] == sorted((day.isoformat() for day in RUN_DAYS), reverse=True)
     stored = {snapshot.day.isoformat(): snapshot.values for snapshot in KpiSnapshot.objects.for_org(shop.org)}
     assert {row["day"]: row["values"] for row in rows} == stored
     latest = stored[AS_OF.isoformat()]
@@ -671,6 +672,7 @@ def test_a_read_only_key_cannot_acknowledge_and_a_write_key_can(shop, read_api, 
     assert accepted.status_code == 200
     assert accepted.json()["acknowledged_at"] is not None
     assert accepted.json()["acknowledged_by"] is None
+    assert accepted.json()["acknowledged_by_label"].startswith("api-key:")  # the page says a key did it
     alert.refresh_from_db()
     assert alert.acknowledged_at is not None and alert.acknowledged_by is None
 
@@ -761,3 +763,13 @@ def test_another_organizations_scores_list_is_empty_after_only_ours_ran(shop, ot
 
     assert other.get("/api/v1/scores/").json()["results"] == []
     assert other.get("/api/v1/scores/", {"customer_external_id": "SHOP0001"}).json()["results"] == []
+
+
+def test_kpi_pages_follow_the_day_order_and_refuse_a_forged_cursor(shop, read_api):
+    first = read_api.get("/api/v1/kpis/", {"page_size": 2}).json()
+    assert [row["day"] for row in first["results"]] == ["2026-10-31", "2026-10-30"]
+    second = read_api.get(first["next"]).json()
+    assert [row["day"] for row in second["results"]] == ["2026-10-01"]
+    forged = read_api.get("/api/v1/kpis/", {"cursor": "cD1ub3RhZGF5"})  # base64 of "p=notaday"
+    assert forged.status_code == 400
+    assert "cursor" in forged.json()["errors"]
