@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -421,3 +422,40 @@ def alerts_send(*, alert_ids: list[int]) -> int:
         send_mail(subject, alert.message, None, recipients)
         sent += 1
     return sent
+
+
+#: Largest threshold per kind, as a share: churn rates cannot exceed 100%; a CAC rise or conversion drop of
+#: more than 1,000% is not a threshold anyone means.
+ALERT_THRESHOLD_MAXIMUM = {
+    AlertKind.CAC_SPIKE: Decimal("10"),
+    AlertKind.HIGH_VALUE_CHURN: Decimal("1"),
+    AlertKind.CHANNEL_CONVERSION_DROP: Decimal("1"),
+    AlertKind.MONTHLY_CHURN: Decimal("1"),
+    AlertKind.NIGHTLY_FAILED: Decimal("0"),
+}
+
+
+@transaction.atomic
+def alert_rule_update(
+    *, rule: AlertRule, actor: Actor, threshold: Decimal, enabled: bool, notify_by_email: bool
+) -> AlertRule:
+    """Change one of the organization's alert rules (threshold as a share: 0.2 = 20%)."""
+    maximum = ALERT_THRESHOLD_MAXIMUM[rule.kind]
+    if threshold is None or not Decimal("0") <= threshold <= maximum:
+        raise ValidationError(
+            {"threshold": [_("Give a threshold between 0%% and %(maximum)s%%.") % {"maximum": f"{maximum * 100:.0f}"}]}
+        )
+    before = {"threshold": str(rule.threshold), "enabled": rule.enabled, "notify_by_email": rule.notify_by_email}
+    rule.threshold = threshold.quantize(Decimal("0.001"))
+    rule.enabled = bool(enabled)
+    rule.notify_by_email = bool(notify_by_email)
+    rule.save(update_fields=["threshold", "enabled", "notify_by_email"])
+    audit_record(
+        org=rule.organization,
+        actor=actor,
+        action="alert_rule.update",
+        instance=rule,
+        before=before,
+        after={"threshold": str(rule.threshold), "enabled": rule.enabled, "notify_by_email": rule.notify_by_email},
+    )
+    return rule

@@ -12,5 +12,6 @@ urlpatterns = [
     path("models/clv/", views.clv_model_report, name="clv-model"),
     path("alerts/", views.alert_list, name="alert-list"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert-acknowledge"),
+    path("alerts/rules/<int:pk>/", views.alert_rule_edit, name="alert-rule-edit"),
     path("jobs/", views.job_list, name="job-list"),
 ]

@@ -8,6 +8,7 @@ the same way by two people.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,13 +16,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import organization_required, role_required
-from accounts.permissions import ALERT_ACKNOWLEDGERS
+from accounts.permissions import ADMINS, ALERT_ACKNOWLEDGERS
 from accounts.services import Actor
 from crm.models import Channel
 from reporting import selectors
 from reporting.api import kpi_definitions
-from reporting.models import Alert, JobStatus, MetricPeriod
-from reporting.services import alert_acknowledge
+from reporting.forms import AlertRuleForm
+from reporting.models import Alert, AlertRule, JobStatus, MetricPeriod
+from reporting.services import alert_acknowledge, alert_rule_update, alert_rules_for
 from retention.models import ClvModelReport
 from segmentation import selectors as score_selectors
 from segmentation.models import RfmSegment, Stage, Tier
@@ -185,11 +187,29 @@ def clv_model_report(request: HttpRequest) -> HttpResponse:
     )
 
 
-@organization_required
-def alert_list(request: HttpRequest) -> HttpResponse:
+def _rule_forms(org, bound: tuple[str, AlertRuleForm] | None = None) -> list[tuple[AlertRule, AlertRuleForm]]:
+    rows = []
+    for kind, rule in sorted(alert_rules_for(org).items()):
+        if bound is not None and bound[0] == kind:
+            rows.append((rule, bound[1]))
+            continue
+        form = AlertRuleForm(
+            initial={
+                "threshold_percent": rule.threshold * 100,
+                "enabled": rule.enabled,
+                "notify_by_email": rule.notify_by_email,
+            },
+            prefix=kind,
+        )
+        rows.append((rule, form))
+    return rows
+
+
+def _render_alerts(request: HttpRequest, bound: tuple[str, AlertRuleForm] | None = None, status: int = 200):
     only_open = request.GET.get("show", "open") != "all"
     alerts = selectors.alerts_list(org=request.organization, only_open=only_open)
     page = Paginator(alerts, 50).get_page(request.GET.get("page"))
+    is_admin = request.membership.role in ADMINS
     return render(
         request,
         "reporting/alert_list.html",
@@ -197,8 +217,38 @@ def alert_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "only_open": only_open,
             "can_acknowledge": request.membership.role in ALERT_ACKNOWLEDGERS,
+            "rules": _rule_forms(request.organization, bound) if is_admin else None,
         },
+        status=status,
     )
+
+
+@organization_required
+def alert_list(request: HttpRequest) -> HttpResponse:
+    return _render_alerts(request)
+
+
+@require_POST
+@role_required(ADMINS)
+def alert_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(AlertRule.objects.for_org(request.organization), pk=pk)
+    kind = rule.kind
+    form = AlertRuleForm(request.POST, prefix=kind)
+    if form.is_valid():
+        try:
+            alert_rule_update(
+                rule=rule,
+                actor=Actor(user=request.user),
+                threshold=form.cleaned_data["threshold_percent"] / 100,
+                enabled=form.cleaned_data["enabled"],
+                notify_by_email=form.cleaned_data["notify_by_email"],
+            )
+        except ValidationError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, _("Alert rule saved."))
+            return redirect("reporting:alert-list")
+    return _render_alerts(request, bound=(kind, form), status=400)
 
 
 @require_POST

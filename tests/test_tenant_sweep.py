@@ -47,6 +47,7 @@ SEED_RECIPES: dict[str, Callable[[dict], dict]] = {}
 #: the URL name (``crm:customer-detail`` → ``crm.Customer``) and ``<model>_id``/``<model>_pk`` from the kwarg.
 PAGE_KWARG_MODELS: dict[tuple[str, str], str] = {
     ("crm:import-detail", "pk"): "crm.ImportJob",
+    ("reporting:alert-rule-edit", "pk"): "reporting.AlertRule",
     ("crm:import-start", "pk"): "crm.ImportJob",
     ("crm:import-discard", "pk"): "crm.ImportJob",
     ("crm:import-rejections-csv", "pk"): "crm.ImportJob",

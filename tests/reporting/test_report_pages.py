@@ -15,9 +15,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from django.urls import reverse
 
-from accounts.models import Role
+from accounts.models import AuditLog, Role
 from reporting.api import kpi_definitions
-from reporting.models import Alert, AlertKind, ChannelMetric, CohortCell, JobRun, KpiSnapshot, MetricPeriod
+from reporting.models import Alert, AlertKind, AlertRule, ChannelMetric, CohortCell, JobRun, KpiSnapshot, MetricPeriod
 from reporting.views import KPI_GROUPS
 from retention.models import ClvModelReport
 from segmentation.models import CustomerScore
@@ -497,3 +497,51 @@ def test_every_report_page_requires_sign_in(client, name):
 
     assert response.status_code == 302
     assert reverse("accounts:login") in response["Location"]
+
+
+# Alert rules --------------------------------------------------------------------------------------------------
+
+
+def _rule(shop, kind: str) -> AlertRule:
+    from reporting.services import alert_rules_for
+
+    return alert_rules_for(shop.org)[kind]
+
+
+def test_an_admin_changes_an_alert_threshold_in_percent_and_it_is_audited(client, shop, admin_user):
+    client.force_login(admin_user)
+    body = client.get(reverse("reporting:alert-list")).content.decode()
+    assert 'id="alert-rules"' in body and 'id="rule-cac_spike"' in body
+    response = client.post(
+        reverse("reporting:alert-rule-edit", args=[_rule(shop, "cac_spike").pk]),
+        {"cac_spike-threshold_percent": "35", "cac_spike-enabled": "on"},
+    )
+    assert response.status_code == 302
+    rule = AlertRule.objects.for_org(shop.org).get(kind="cac_spike")
+    assert (rule.threshold, rule.enabled, rule.notify_by_email) == (Decimal("0.350"), True, False)
+    assert AuditLog.objects.filter(organization=shop.org, action="alert_rule.update").exists()
+
+
+def test_an_impossible_churn_threshold_is_refused_with_the_reason_and_nothing_changes(client, shop, admin_user):
+    client.force_login(admin_user)
+    before = AlertRule.objects.for_org(shop.org).get(kind="monthly_churn").threshold
+    response = client.post(
+        reverse("reporting:alert-rule-edit", args=[_rule(shop, "monthly_churn").pk]),
+        {"monthly_churn-threshold_percent": "150", "monthly_churn-enabled": "on"},
+    )
+    assert response.status_code == 400
+    assert "between 0% and 100%" in response.content.decode()
+    assert AlertRule.objects.for_org(shop.org).get(kind="monthly_churn").threshold == before
+
+
+def test_only_admins_see_and_change_alert_rules(ops_client, shop):
+    assert 'id="alert-rules"' not in ops_client.get(reverse("reporting:alert-list")).content.decode()
+    response = ops_client.post(
+        reverse("reporting:alert-rule-edit", args=[_rule(shop, "cac_spike").pk]), {"cac_spike-threshold_percent": "1"}
+    )
+    assert response.status_code == 403
+
+
+def test_an_unknown_alert_rule_is_not_found(client, shop, admin_user):
+    client.force_login(admin_user)
+    assert client.post(reverse("reporting:alert-rule-edit", args=[987654]), {}).status_code == 404
