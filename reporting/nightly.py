@@ -263,11 +263,15 @@ def run_nightly(
     as failed; if the failure is a database error that can clear, it is raised again afterwards for a retry.
     """
     now = timezone.now()
-    today = local_today(org, now)
-    if as_of > today:
+    yesterday = local_yesterday(org, now)
+    if as_of > yesterday:
+        # A day is scored once it is over: a run for today would mark the day done with half its orders.
         raise ValueError(
-            gettext("The as-of date %(as_of)s is after today (%(today)s) in the organization's time zone.")
-            % {"as_of": as_of.isoformat(), "today": today.isoformat()}
+            gettext(
+                "The as-of date %(as_of)s is not over yet in the organization's time zone; the latest day to "
+                "score is %(yesterday)s."
+            )
+            % {"as_of": as_of.isoformat(), "yesterday": yesterday.isoformat()}
         )
     abandoned = abandon_stale_runs(org=org, now=now)
     if abandoned:

@@ -238,8 +238,9 @@ def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
     - CAC spike: CAC of the trailing 30 days above the mean of the three 30-day periods before it by more
       than the threshold.
     - High-value churn: 1 − high-value retention of the trailing 30 days above the threshold.
-    - Channel conversion drop: a channel's conversion in the last complete month below the mean of the
-      three months before it by more than the threshold (channels with at least 20 contacts a month).
+    - Channel conversion drop: a channel's conversion in the latest month whose contacts have all had their 30
+      days to convert, below the mean of the three months before it by more than the threshold (channels with
+      at least 20 contacts that month).
     - Monthly churn: the trailing-30-day churn rate above the threshold.
     """
     rules = {kind: rule for kind, rule in alert_rules_for(org).items() if rule.enabled}
@@ -321,13 +322,16 @@ def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
 
 
 MIN_CONTACTS_FOR_CONVERSION_ALERT = 20
+#: A contact converts by buying within this many days of being created (DESIGN.md §4).
+CONVERSION_DAYS = 30
 
 
 def _channel_conversion_alerts(
     org: Organization, as_of: datetime.date, threshold: float, firing: set[tuple[str, str]]
 ) -> list[Alert | None]:
-    month_start = as_of.replace(day=1)
-    last_complete = (month_start - datetime.timedelta(days=1)).replace(day=1)
+    # The latest month whose contacts have all had their 30 days to convert: it ended 30 days or more ago.
+    matured = (as_of - datetime.timedelta(days=CONVERSION_DAYS)).replace(day=1)
+    last_complete = (matured - datetime.timedelta(days=1)).replace(day=1)
     months = [last_complete]
     for _step in range(3):
         months.append((months[-1] - datetime.timedelta(days=1)).replace(day=1))

@@ -72,8 +72,9 @@ def _fit_gamma_gamma(summary: pd.DataFrame) -> gammagamma.FitResult | None:
 
 
 def _previous_report(org: Organization, as_of: datetime.date, flag: str) -> ClvModelReport | None:
-    """The latest earlier report whose fit converged, for a night whose own fit did not."""
-    return ClvModelReport.objects.for_org(org).filter(as_of__lt=as_of, **{flag: True}).order_by("-as_of").first()
+    """The latest earlier report whose fit converged (and, for Gamma-Gamma, has a finite mean spend: q > 1)."""
+    usable = {flag: True, "gg_q__gt": 1} if flag == "gg_converged" else {flag: True}
+    return ClvModelReport.objects.for_org(org).filter(as_of__lt=as_of, **usable).order_by("-as_of").first()
 
 
 def _choose_parameters(
@@ -105,7 +106,7 @@ def _choose_parameters(
         reason = fit_gg.message if not fit_gg.converged else "q <= 1 (mean spend is not finite under the model)"
         notes.append(f"Gamma-Gamma not usable: {reason}")
         previous = _previous_report(org, as_of, "gg_converged")
-        if previous is not None and previous.gg_q and previous.gg_q > 1:
+        if previous is not None:
             gg_params = GammaGammaParams(previous.gg_p, previous.gg_q, previous.gg_v)
             notes.append(f"Spend uses the Gamma-Gamma fit of {previous.as_of.isoformat()}.")
             if status == FitStatus.FITTED:

@@ -8,6 +8,7 @@ import django_filters
 from rest_framework import serializers
 
 from config.api.base import OrganizationModelViewSet
+from config.api.pagination import CustomerCursorPagination
 from crm.filters import IdFilter, StrictBooleanFilter
 from segmentation.models import CustomerScore, RfmSegment, Stage, Tier
 
@@ -86,6 +87,7 @@ class CustomerScoreViewSet(OrganizationModelViewSet):
     serializer_class = CustomerScoreSerializer
     filterset_class = CustomerScoreFilter
     select_related = ("customer",)
+    pagination_class = CustomerCursorPagination
     lookup_field = "customer_id"
     lookup_url_kwarg = "customer"
     lookup_value_regex = r"[0-9]{1,18}"

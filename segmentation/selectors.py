@@ -40,4 +40,4 @@ def score_for_customer(*, org: Organization, customer_id: int) -> CustomerScore 
 
 def scores_as_of(*, org: Organization):
     """The as-of day of the stored scores (one per organization), or None before the first run."""
-    return CustomerScore.objects.for_org(org).values_list("as_of", flat=True).first()
+    return CustomerScore.objects.for_org(org).order_by().values_list("as_of", flat=True).first()

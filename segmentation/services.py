@@ -111,7 +111,7 @@ def _previous_states(org: Organization, as_of: datetime.date) -> pd.DataFrame:
     """Each customer's stage and tier before ``as_of``: from the stored scores when they are older than
     ``as_of`` (the usual night), else rebuilt from the change history (a replayed or repeated night).
     """
-    stored_days = list(CustomerScore.objects.for_org(org).values_list("as_of", flat=True).distinct()[:2])
+    stored_days = list(CustomerScore.objects.for_org(org).order_by().values_list("as_of", flat=True).distinct()[:2])
     if len(stored_days) == 1 and stored_days[0] < as_of:
         return _stored_states(org)
     changes = list(

@@ -222,7 +222,7 @@ def test_a_run_leaves_other_organizations_abandoned_runs_alone(org, other_org):
 
 
 def test_run_nightly_rejects_a_day_after_the_orgs_local_today_and_records_nothing(org):
-    with pytest.raises(ValueError, match="after today"):
+    with pytest.raises(ValueError, match="not over yet"):
         nightly.run_nightly(org=org, as_of=datetime.date(9999, 12, 31))
     assert not JobRun.objects.for_org(org).exists()
 
@@ -231,15 +231,18 @@ def test_run_nightly_rejects_the_orgs_local_tomorrow():
     org = OrganizationFactory(time_zone="America/Los_Angeles")
     tomorrow = timezone.localdate(timezone=nightly.organization_time_zone(org)) + datetime.timedelta(days=1)
 
-    with pytest.raises(ValueError, match="after today"):
+    with pytest.raises(ValueError, match="not over yet"):
         nightly.run_nightly(org=org, as_of=tomorrow)
 
 
-def test_run_nightly_accepts_the_orgs_local_today(org):
-    """Today is allowed (its data so far counts); only days that have not begun are refused."""
+def test_run_nightly_refuses_the_orgs_local_today_and_accepts_yesterday(org):
+    """A day is scored once it is over: a run for today would leave it marked done with half its orders."""
     today = timezone.localdate(timezone=datetime.UTC)  # the org fixture's zone is UTC
 
-    assert nightly.run_nightly(org=org, as_of=today).status == JobStatus.SUCCEEDED
+    with pytest.raises(ValueError, match=f"latest day to score is {today - datetime.timedelta(days=1)}"):
+        nightly.run_nightly(org=org, as_of=today)
+    yesterday = today - datetime.timedelta(days=1)
+    assert nightly.run_nightly(org=org, as_of=yesterday).status == JobStatus.SUCCEEDED
 
 
 def test_an_unknown_time_zone_counts_days_in_utc():
@@ -303,7 +306,7 @@ def test_a_second_run_for_the_same_org_is_skipped_while_the_first_holds_the_lock
 
 
 def test_run_nightly_command_rejects_a_future_as_of_and_records_nothing(org):
-    with pytest.raises(CommandError, match="--as-of 9999-12-31 is in the future for organization acme"):
+    with pytest.raises(CommandError, match="--as-of 9999-12-31 is not over yet for organization acme"):
         call_command("run_nightly", "--org", org.slug, "--as-of", "9999-12-31")
     assert not JobRun.objects.for_org(org).exists()
 

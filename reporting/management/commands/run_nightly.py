@@ -33,14 +33,18 @@ class Command(BaseCommand):
         now = timezone.now()
         if as_of_date is not None:
             for organization in organizations:
-                today = nightly.local_today(organization, now)
-                if as_of_date > today:
+                yesterday = nightly.local_yesterday(organization, now)
+                if as_of_date > yesterday:
                     raise CommandError(
                         gettext(
-                            "--as-of %(as_of)s is in the future for organization %(slug)s (today there is "
-                            "%(today)s); choose a day on or before it."
+                            "--as-of %(as_of)s is not over yet for organization %(slug)s; the latest day to score "
+                            "is %(yesterday)s."
                         )
-                        % {"as_of": as_of_date.isoformat(), "slug": organization.slug, "today": today.isoformat()}
+                        % {
+                            "as_of": as_of_date.isoformat(),
+                            "slug": organization.slug,
+                            "yesterday": yesterday.isoformat(),
+                        }
                     )
         failed = 0
         for organization in organizations:
