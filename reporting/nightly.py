@@ -30,7 +30,8 @@ from reporting import services as reporting_services
 from reporting.models import NIGHTLY, JobRun, JobStatus
 from retention import selectors as retention_selectors
 from retention.services import RetentionOutcome, retention_models_refresh
-from segmentation.services import ScoresOutcome, scores_refresh
+from segmentation.selectors import scores_as_of
+from segmentation.services import ScoresOutcome, compute_scores, scores_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +82,18 @@ class NightlyRun:
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     retention: RetentionOutcome | None = None
     scores: ScoresOutcome | None = None
+    #: False when a later night's scores are already stored: replaying a past night recomputes that day's KPI
+    #: snapshot, model report and alerts, and leaves the current scores, their history, channel metrics and
+    #: cohorts as the latest night left them.
+    current: bool = True
     raised_alert_ids: list[int] = field(default_factory=list)
 
 
 def step_read(run: NightlyRun) -> int:
     """Read the night's inputs (orders as purchase days, contacts, spend, events, answers) as of ``as_of``."""
     org, as_of = run.org, run.as_of
+    stored = scores_as_of(org=org)
+    run.current = stored is None or as_of >= stored
     run.frames = {
         "purchase_days": retention_selectors.purchase_days_frame(org=org, as_of=as_of),
         "customers": retention_selectors.customers_frame(org=org, as_of=as_of),
@@ -112,12 +119,14 @@ def step_models(run: NightlyRun) -> int:
 def step_scores(run: NightlyRun) -> int:
     """RFM, value, tier, stage, churn and at-risk per customer; stage and tier changes recorded."""
     assert run.retention is not None
-    run.scores = scores_refresh(
-        org=run.org,
-        as_of=run.as_of,
-        contact_ids=run.frames["customers"]["customer_id"].to_numpy(),
-        retention=run.retention,
-    )
+    contact_ids = run.frames["customers"]["customer_id"].to_numpy()
+    if run.current:
+        run.scores = scores_refresh(org=run.org, as_of=run.as_of, contact_ids=contact_ids, retention=run.retention)
+    else:
+        scores = compute_scores(
+            org=run.org, as_of=run.as_of, contact_ids=contact_ids, retention=run.retention.customers
+        )
+        run.scores = ScoresOutcome(scores=scores, stage_changes=0, tier_changes=0)
     return len(run.scores.scores)
 
 
@@ -136,6 +145,8 @@ def _score_frame(run: NightlyRun) -> pd.DataFrame:
 
 
 def step_channel_metrics(run: NightlyRun) -> int:
+    if not run.current:
+        return 0
     return reporting_services.channel_metrics_refresh(
         org=run.org,
         as_of=run.as_of,
@@ -163,6 +174,8 @@ def step_kpis(run: NightlyRun) -> int:
 
 
 def step_cohorts(run: NightlyRun) -> int:
+    if not run.current:
+        return 0
     return reporting_services.cohorts_refresh(
         org=run.org,
         as_of=run.as_of,

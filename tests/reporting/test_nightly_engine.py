@@ -232,25 +232,50 @@ def _comparable(score: CustomerScore) -> tuple:
     return tuple(getattr(score, name) for name in fields)
 
 
-def test_a_past_night_replayed_after_a_later_one_gives_the_same_scores_and_history(shop):
-    """Run Feb 28, then Mar 31, then Feb 28 again: the replay equals the first run and forgets the later night."""
+def test_a_past_night_replayed_after_a_later_one_recomputes_its_day_and_keeps_the_current_scores(shop):
+    """Run Feb 28, then Mar 31, then Feb 28 again: Feb 28's snapshot and model report come out as before, while
+    the scores, their history, channel metrics and cohorts stay those of Mar 31 (the latest night)."""
     org, _people = shop
     february = datetime.date(2026, 2, 28)
     nightly.run_nightly(org=org, as_of=february)
-    original = {key: _comparable(score) for key, score in scores_by_external_id(org).items()}
-    original_changes = sorted(
-        ScoreChange.objects.for_org(org).values_list("customer_id", "kind", "changed_on", "to_value")
-    )
+    february_kpis = KpiSnapshot.objects.for_org(org).get(day=february).values
+    february_report = ClvModelReport.objects.for_org(org).values().get(as_of=february)
 
     nightly.run_nightly(org=org, as_of=AS_OF)
-    assert ScoreChange.objects.for_org(org).filter(changed_on=AS_OF).exists()
-    nightly.run_nightly(org=org, as_of=february)
+    current = {key: _comparable(score) for key, score in scores_by_external_id(org).items()}
+    history = sorted(ScoreChange.objects.for_org(org).values_list("customer_id", "kind", "changed_on", "to_value"))
+    metrics = sorted(ChannelMetric.objects.for_org(org).values_list("channel_id", "period", "period_start", "as_of"))
+    cohorts = CohortCell.objects.for_org(org).count()
 
-    assert {key: _comparable(score) for key, score in scores_by_external_id(org).items()} == original
-    replayed = sorted(ScoreChange.objects.for_org(org).values_list("customer_id", "kind", "changed_on", "to_value"))
-    assert replayed == original_changes
-    # B had not bought by Feb 28 and did not exist yet: not scored then.
-    assert "B" not in scores_by_external_id(org)
+    job = nightly.run_nightly(org=org, as_of=february)
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert (job.row_counts["channel_metrics"], job.row_counts["cohorts"]) == (0, 0)
+    assert KpiSnapshot.objects.for_org(org).get(day=february).values == february_kpis
+    replayed = ClvModelReport.objects.for_org(org).values().get(as_of=february)
+    assert {k: v for k, v in replayed.items() if k not in ("created_at", "fit_seconds")} == {
+        k: v for k, v in february_report.items() if k not in ("created_at", "fit_seconds")
+    }
+    assert {key: _comparable(score) for key, score in scores_by_external_id(org).items()} == current
+    assert (
+        sorted(ScoreChange.objects.for_org(org).values_list("customer_id", "kind", "changed_on", "to_value")) == history
+    )
+    assert (
+        sorted(ChannelMetric.objects.for_org(org).values_list("channel_id", "period", "period_start", "as_of"))
+        == metrics
+    )
+    assert CohortCell.objects.for_org(org).count() == cohorts
+
+
+def test_re_running_the_latest_night_after_new_data_updates_the_current_scores(shop):
+    org, people = shop
+    nightly.run_nightly(org=org, as_of=AS_OF)
+    buy(people["D"], "2026-03-31", "70", hour=9)  # D's first order arrives late, dated on the scored day
+    nightly.run_nightly(org=org, as_of=AS_OF)
+    d = scores_by_external_id(org)["D"]
+    assert (d.stage, d.purchase_days, d.revenue) == ("activated", 1, Decimal("70.00"))
+    changes = ScoreChange.objects.for_org(org).filter(customer=people["D"], kind="stage").values_list("to_value")
+    assert list(changes) == [("activated",)]  # the same night's earlier "acquired" change was replaced
 
 
 def test_stage_and_tier_changes_are_recorded_between_nights(shop):
