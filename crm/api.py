@@ -76,13 +76,13 @@ class ChannelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 
 class ChannelSpendSerializer(StrictSerializerMixin, serializers.ModelSerializer):
-    """Money spent on a channel on one day (a month's spend goes on its first day)."""
+    """Money spent on a channel on one day, or in a month (``period`` "month", dated on the month's first day)."""
 
     channel = channel_field()
 
     class Meta:
         model = ChannelSpend
-        fields = ["id", "channel", "date", "amount"]
+        fields = ["id", "channel", "date", "period", "amount"]
         read_only_fields = ["id"]
         validators = []
 

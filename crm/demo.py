@@ -217,6 +217,7 @@ def _write_rows(
             "organization_id": org_id,
             "channel_id": Column(Kind.INTEGER, channel_ids[data.spend.channel]),
             "date": Column(Kind.DATE, data.spend.month),
+            "period": Column(Kind.TEXT, "month"),
             "amount": Column(Kind.MONEY, data.spend.cents),
         },
         len(data.spend.cents),

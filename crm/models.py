@@ -51,11 +51,22 @@ class Channel(TenantModel):
         return self.name
 
 
+class SpendPeriod(models.TextChoices):
+    DAY = "day", _("Day")
+    MONTH = "month", _("Month")
+
+
 class ChannelSpend(TenantModel):
-    """Money spent on a channel on one day (a monthly figure is stored on the month's first day)."""
+    """Money spent on a channel on one day, or in one month (stored on the month's first day).
+
+    The period matters to every figure over a window of days: the nightly engine spreads a month's spend
+    evenly over its days, so the CAC of "the last 30 days" does not jump when a month's first day enters
+    or leaves the window.
+    """
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="spend")
     date = models.DateField(_("date"))
+    period = models.CharField(_("period"), max_length=5, choices=SpendPeriod.choices, default=SpendPeriod.DAY)
     amount = models.DecimalField(_("amount"), **MONEY, validators=[MinValueValidator(0)])
 
     class Meta:
@@ -65,7 +76,12 @@ class ChannelSpend(TenantModel):
                 fields=["organization", "channel", "date"],
                 name="spend_unique_org_channel_date",
                 violation_error_message=_("Spend for this channel and date already exists; update it instead."),
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period="day") | models.Q(date__day=1),
+                name="spend_month_on_first_day",
+                violation_error_message=_("A month's spend is dated on the month's first day."),
+            ),
         ]
         indexes = [models.Index(fields=["organization", "date"], name="spend_org_date")]
         verbose_name = _("channel spend")

@@ -232,7 +232,7 @@ def channel_delete(*, channel: Channel, actor: Actor) -> None:
 
 # Channel spend ---------------------------------------------------------------------------------------------
 
-CHANNEL_SPEND_FIELDS = {"channel", "date", "amount"}
+CHANNEL_SPEND_FIELDS = {"channel", "date", "period", "amount"}
 
 
 def _clean_channel_spend_changes(org: Organization, changes: dict[str, Any]) -> dict[str, Any]:
@@ -245,9 +245,9 @@ def _clean_channel_spend_changes(org: Organization, changes: dict[str, Any]) -> 
 
 
 def channel_spend_create(
-    *, org: Organization, actor: Actor, channel: Channel, date: datetime.date, amount: Any
+    *, org: Organization, actor: Actor, channel: Channel, date: datetime.date, amount: Any, period: str = "day"
 ) -> ChannelSpend:
-    fields = _clean_channel_spend_changes(org, {"channel": channel, "date": date, "amount": amount})
+    fields = _clean_channel_spend_changes(org, {"channel": channel, "date": date, "amount": amount, "period": period})
     spend = ChannelSpend(organization=org, **fields)
     return _save(spend, actor=actor, action="channel_spend.create")
 

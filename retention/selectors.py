@@ -8,6 +8,7 @@ and groups them in pandas: same frames, smaller data.
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import io
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from django.db import connection
 
 from accounts.models import Organization
 from accounts.timekeeping import EPOCH, day_number, end_of_day, organization_time_zone, time_zone_name
-from crm.models import ChannelSpend, Customer, Event, Feedback, Order, OrderStatus
+from crm.models import ChannelSpend, Customer, Event, Feedback, Order, OrderStatus, SpendPeriod
 
 PURCHASE_DAY_COLUMNS = {"customer_id": "int64", "day": "int32", "amount": "float64"}
 CUSTOMER_COLUMNS = {"customer_id": "int64", "created_day": "int32", "channel_id": "int64"}
@@ -137,17 +138,34 @@ def customer_channels(*, org: Organization, customer_ids: np.ndarray) -> np.ndar
 
 
 def spend_frame(*, org: Organization, as_of: datetime.date) -> pd.DataFrame:
-    """Channel spend on or before ``as_of``: ``channel_id, day, amount`` (a month's spend is dated on its 1st)."""
-    rows = list(ChannelSpend.objects.for_org(org).filter(date__lte=as_of).values_list("channel_id", "date", "amount"))
+    """Channel spend per day on or before ``as_of``: ``channel_id, day, amount``.
+
+    A month's spend (``period`` "month") is spread evenly over the month's days, so a window of days holds
+    the share of the month it covers: the current month counts up to ``as_of``, and the CAC of a trailing
+    30 days does not jump when a month's first day enters or leaves it.
+    """
+    rows = list(
+        ChannelSpend.objects.for_org(org).filter(date__lte=as_of).values_list("channel_id", "date", "amount", "period")
+    )
     if not rows:
         return _empty(SPEND_COLUMNS)
-    return pd.DataFrame(
+    channel = np.array([row[0] for row in rows], dtype=np.int64)
+    start = np.array([day_number(row[1]) for row in rows], dtype=np.int64)
+    amount = np.array([row[2] for row in rows], dtype=np.float64)
+    length = np.array(
+        [calendar.monthrange(row[1].year, row[1].month)[1] if row[3] == SpendPeriod.MONTH else 1 for row in rows],
+        dtype=np.int64,
+    )
+    repeat = np.repeat(np.arange(len(rows)), length)
+    offset = np.arange(repeat.size) - np.repeat(np.cumsum(length) - length, length)
+    days = pd.DataFrame(
         {
-            "channel_id": np.array([row[0] for row in rows], dtype=np.int64),
-            "day": np.array([day_number(row[1]) for row in rows], dtype=np.int32),
-            "amount": np.array([row[2] for row in rows], dtype=np.float64),
+            "channel_id": channel[repeat],
+            "day": (start[repeat] + offset).astype(np.int32),
+            "amount": amount[repeat] / length[repeat],
         }
     )
+    return days[days["day"] <= day_number(as_of)].reset_index(drop=True)
 
 
 def event_days_frame(*, org: Organization, as_of: datetime.date) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from crm.models import (
     ImportKind,
     Order,
     OrderStatus,
+    SpendPeriod,
 )
 
 NPS_SCALE_MAX = 10
@@ -240,7 +241,8 @@ def _clean_channel_spend(values: dict[str, str], context: ImportContext) -> tupl
 
     spend_date = _guard("date", day)
     _required(values, "amount")
-    fields = {"channel_id": channel_id, "date": spend_date, "amount": _amount(values, "amount")}
+    period = SpendPeriod.MONTH if parse.is_month(values["date"]) else SpendPeriod.DAY
+    fields = {"channel_id": channel_id, "date": spend_date, "period": period, "amount": _amount(values, "amount")}
     return (channel_id, spend_date), fields, ""
 
 

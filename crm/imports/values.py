@@ -58,6 +58,11 @@ def parse_date(text: str) -> datetime.date:
     raise ValueError(f"{_shown(value)} is not a valid date: use {DATE_FORMATS}.")
 
 
+def is_month(text: str) -> bool:
+    """Whether a spend date cell names a whole month (YYYY-MM or YYYY/MM) rather than a day."""
+    return _MONTH.fullmatch(text.strip()) is not None
+
+
 def parse_month(text: str) -> datetime.date:
     """The first day of a month given as YYYY-MM or YYYY/MM; a full date is accepted and returned as is."""
     value = text.strip()

@@ -657,3 +657,20 @@ def test_tasks_filter_by_status(write_api, customer):
     TaskFactory(customer=customer, title="done one", status=TaskStatus.DONE)
     response = write_api.get("/api/v1/tasks/?status=done")
     assert [row["title"] for row in response.json()["results"]] == ["done one"]
+
+
+def test_channel_spend_for_a_month_is_dated_on_its_first_day(write_api, channel):
+    created = write_api.post(
+        "/api/v1/channel-spend/",
+        {"channel": "web", "date": "2025-03-01", "period": "month", "amount": "3000"},
+        format="json",
+    )
+    assert created.status_code == 201 and created.json()["period"] == "month"
+    refused = write_api.post(
+        "/api/v1/channel-spend/",
+        {"channel": "web", "date": "2025-04-15", "period": "month", "amount": "1"},
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert "first day" in str(refused.json())
+    assert ChannelSpend.objects.count() == 1

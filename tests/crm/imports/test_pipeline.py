@@ -306,3 +306,11 @@ def test_postgres_seen_keys_finds_repeats_across_batches_and_within_none():
     assert not seen.add_and_find_repeats([("k", n) for n in range(10)]).any()
     assert seen.add_and_find_repeats([("k", 5), ("k", 9), ("k", 10)]).tolist() == [True, True, False]
     assert seen.add_and_find_repeats([("k", 10), ("other", 10)]).tolist() == [True, False]
+
+
+def test_a_spend_month_is_stored_as_a_month_and_a_spend_date_as_a_day(org, tmp_path):
+    ChannelFactory(organization=org, code="wechat")
+    job = run(org, "channel_spend", "channel,date,amount\nwechat,2025-04,3000\nwechat,2025-05-01,40\n", tmp_path)
+    assert job.rows_created == 2, job.error
+    periods = dict(ChannelSpend.objects.for_org(org).values_list("date", "period"))
+    assert periods == {datetime.date(2025, 4, 1): "month", datetime.date(2025, 5, 1): "day"}
