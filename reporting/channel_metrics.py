@@ -18,7 +18,9 @@ conversion             converted_contacts / contacts
 cac                    spend / new_customers (0 when there are new customers and no spend)
 mean_customer_value    mean customer value of P's new customers of c
 ltv_cac                mean_customer_value / cac
-roi                    (gross margin x summed customer value of P's new customers of c - spend) / spend
+roi                    (margin value of P's new customers of c - spend) / spend, a customer's margin value being
+                       gross margin x revenue to date + predicted value (12 m); the predicted value is a
+                       margin already, so the margin is not applied to it twice
 payback_months         cac / mean monthly margin of P's new customers of c, a customer's monthly margin being
                        gross margin x revenue to date / max(tenure in months, 1), tenure in months =
                        (as-of date - first purchase day + 1) / 30.4375
@@ -199,6 +201,8 @@ def compute_channel_metrics(
 
     scored = scores.set_index("customer_id")[["customer_value", "revenue"]].reindex(pd.Index(customer_ids))
     customer_values = scored["customer_value"].to_numpy(dtype=np.float64)
+    # Customer value = revenue + predicted value, and the predicted value is already margin (retention/value.py).
+    margin_values = customer_values - (1.0 - gross_margin) * scored["revenue"].to_numpy(dtype=np.float64)
     revenues = scored["revenue"].to_numpy(dtype=np.float64)
     tenure_months = np.where(has_bought, as_of - first_days + 1, 0) / DAYS_PER_MONTH
     monthly_margins = gross_margin * revenues / np.maximum(tenure_months, 1.0)
@@ -241,6 +245,7 @@ def compute_channel_metrics(
         contacts = _sum_by(channel_index, created_period, None, *shape)
         converted_contacts = _count_where(channel_index, created_period, converted, shape)
         value_sum = _sum_where(channel_index, first_period, customer_values, shape)
+        margin_sum = _sum_where(channel_index, first_period, margin_values, shape)
         mean_customer_value = _divide(
             value_sum, _count_where(channel_index, first_period, ~np.isnan(customer_values), shape)
         )
@@ -264,7 +269,7 @@ def compute_channel_metrics(
                     "cac": cac.ravel(),
                     "mean_customer_value": mean_customer_value.ravel(),
                     "ltv_cac": _divide(mean_customer_value, cac).ravel(),
-                    "roi": _divide(gross_margin * value_sum - period_spend, period_spend).ravel(),
+                    "roi": _divide(margin_sum - period_spend, period_spend).ravel(),
                     "payback_months": _divide(cac, mean_monthly_margin).ravel(),
                     "repeat_rate_90d": _divide(
                         _count_where(channel_index, first_period, repeated, shape),

@@ -171,7 +171,7 @@ EXPECTED_ROWS = [
             "cac": 150.0,
             "mean_customer_value": 200.0,
             "ltv_cac": 200.0 / 150.0,
-            "roi": (0.5 * 400.0 - 300.0) / 300.0,
+            "roi": ((400.0 - 0.5 * 200.0) - 300.0) / 300.0,  # margin value = value - (1 - margin) x revenue
             "payback_months": 150.0 / ((MARGIN_101 + MARGIN_105) / 2),
             "repeat_rate_90d": 0.5,
         },
@@ -191,7 +191,7 @@ EXPECTED_ROWS = [
             "cac": 100.0,
             "mean_customer_value": 150.0,
             "ltv_cac": 1.5,
-            "roi": (0.5 * 300.0 - 200.0) / 200.0,
+            "roi": ((300.0 - 0.5 * 140.0) - 200.0) / 200.0,
             "payback_months": 100.0 / ((MARGIN_102 + MARGIN_103) / 2),
             "repeat_rate_90d": None,
         },
@@ -211,7 +211,7 @@ EXPECTED_ROWS = [
             "cac": 100.0,
             "mean_customer_value": 50.0,
             "ltv_cac": 0.5,
-            "roi": (0.5 * 50.0 - 100.0) / 100.0,
+            "roi": ((50.0 - 0.5 * 40.0) - 100.0) / 100.0,
             "payback_months": 100.0 / MARGIN_104,
             "repeat_rate_90d": None,
         },
@@ -231,7 +231,7 @@ EXPECTED_ROWS = [
             "cac": 100.0,
             "mean_customer_value": 350.0 / 3,
             "ltv_cac": (350.0 / 3) / 100.0,
-            "roi": (0.5 * 350.0 - 300.0) / 300.0,
+            "roi": ((350.0 - 0.5 * 180.0) - 300.0) / 300.0,
             "payback_months": 100.0 / ((MARGIN_102 + MARGIN_103 + MARGIN_104) / 3),
             "repeat_rate_90d": None,
         },
@@ -269,7 +269,7 @@ EXPECTED_ROWS = [
             "cac": 500.0,
             "mean_customer_value": 400.0,
             "ltv_cac": 0.8,
-            "roi": (0.5 * 400.0 - 500.0) / 500.0,
+            "roi": ((400.0 - 0.5 * 200.0) - 500.0) / 500.0,
             "payback_months": 500.0 / MARGIN_201,
             "repeat_rate_90d": None,
         },
@@ -306,7 +306,7 @@ EXPECTED_ROWS = [
             "cac": 250.0,
             "mean_customer_value": 230.0,
             "ltv_cac": 230.0 / 250.0,
-            "roi": (0.5 * 460.0 - 500.0) / 500.0,
+            "roi": ((460.0 - 0.5 * 220.0) - 500.0) / 500.0,
             "payback_months": 250.0 / ((MARGIN_201 + MARGIN_203) / 2),
             "repeat_rate_90d": None,
         },
@@ -402,7 +402,7 @@ class TestReplay:
         scores = score_frame([score for score in SCORES if score[0] != 105])
         january = row(run(scores=scores), SEARCH, "month", "2024-01-01")
         assert january["mean_customer_value"] == pytest.approx(300.0)
-        assert january["roi"] == pytest.approx((0.5 * 300.0 - 300.0) / 300.0)
+        assert january["roi"] == pytest.approx(((300.0 - 0.5 * 150.0) - 300.0) / 300.0)
         assert january["new_customers"] == 2
 
 
