@@ -94,9 +94,10 @@ def step_read(run: NightlyRun) -> int:
     org, as_of = run.org, run.as_of
     stored = scores_as_of(org=org)
     run.current = stored is None or as_of >= stored
+    purchase_days = retention_selectors.purchase_days_frame(org=org, as_of=as_of)
     run.frames = {
-        "purchase_days": retention_selectors.purchase_days_frame(org=org, as_of=as_of),
-        "customers": retention_selectors.customers_frame(org=org, as_of=as_of),
+        "purchase_days": purchase_days,
+        "customers": retention_selectors.customers_frame(org=org, as_of=as_of, purchase_days=purchase_days),
         "spend": retention_selectors.spend_frame(org=org, as_of=as_of),
         "event_days": retention_selectors.event_days_frame(org=org, as_of=as_of),
         "feedback": retention_selectors.feedback_frame(org=org, as_of=as_of),

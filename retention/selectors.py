@@ -89,52 +89,39 @@ def purchase_days_frame(*, org: Organization, as_of: datetime.date) -> pd.DataFr
     return days.astype(PURCHASE_DAY_COLUMNS)
 
 
-def customers_frame(*, org: Organization, as_of: datetime.date) -> pd.DataFrame:
-    """Every contact created on or before ``as_of``: ``customer_id, created_day, channel_id`` (0 = no channel)."""
-    before = end_of_day(org, as_of)
-    if connection.vendor == "postgresql":
-        return copy_frame(
-            "SELECT id, ((created_at AT TIME ZONE %s)::date - DATE '1970-01-01'), coalesce(channel_id, 0) "
-            "FROM crm_customer WHERE organization_id = %s AND created_at < %s ORDER BY id",
-            [time_zone_name(org), org.pk, before],
-            CUSTOMER_COLUMNS,
-        )
-    rows = list(
-        Customer.objects.for_org(org)
-        .filter(created_at__lt=before)
-        .order_by("id")
-        .values_list("id", "created_at", "channel_id")
-    )
-    if not rows:
-        return _empty(CUSTOMER_COLUMNS)
-    ids, created, channels = zip(*rows, strict=True)
-    return pd.DataFrame(
-        {
-            "customer_id": np.array(ids, dtype=np.int64),
-            "created_day": _local_days(created, org),
-            "channel_id": np.array([channel or 0 for channel in channels], dtype=np.int64),
-        }
-    )
+def customers_frame(*, org: Organization, as_of: datetime.date, purchase_days: pd.DataFrame) -> pd.DataFrame:
+    """Every contact on ``as_of``: ``customer_id, created_day, channel_id`` (0 = no channel).
 
-
-def customer_channels(*, org: Organization, customer_ids: np.ndarray) -> np.ndarray:
-    """The acquisition channel (0 = none) of each customer in ``customer_ids``, aligned with it."""
+    A contact's day is the earlier of its creation and its first purchase day: customers imported or created
+    from orders today may carry years of purchases, and counting them as contacts of today (or not at all when
+    a past night is replayed) would put them in the wrong month of their channel's conversion and CAC.
+    """
     if connection.vendor == "postgresql":
         frame = copy_frame(
-            "SELECT id, 0, coalesce(channel_id, 0) FROM crm_customer WHERE organization_id = %s",
-            [org.pk],
+            "SELECT id, ((created_at AT TIME ZONE %s)::date - DATE '1970-01-01'), coalesce(channel_id, 0) "
+            "FROM crm_customer WHERE organization_id = %s ORDER BY id",
+            [time_zone_name(org), org.pk],
             CUSTOMER_COLUMNS,
         )
     else:
-        rows = list(Customer.objects.for_org(org).values_list("id", "channel_id"))
+        rows = list(Customer.objects.for_org(org).order_by("id").values_list("id", "created_at", "channel_id"))
+        if not rows:
+            return _empty(CUSTOMER_COLUMNS)
+        ids, created, channels = zip(*rows, strict=True)
         frame = pd.DataFrame(
             {
-                "customer_id": np.array([row[0] for row in rows], dtype=np.int64),
-                "channel_id": np.array([row[1] or 0 for row in rows], dtype=np.int64),
+                "customer_id": np.array(ids, dtype=np.int64),
+                "created_day": _local_days(created, org),
+                "channel_id": np.array([channel or 0 for channel in channels], dtype=np.int64),
             }
         )
-    channels = pd.Series(frame["channel_id"].to_numpy(), index=frame["customer_id"].to_numpy())
-    return channels.reindex(customer_ids).fillna(0).to_numpy(dtype=np.int64)
+    if frame.empty:
+        return frame
+    first_purchase = purchase_days.groupby("customer_id")["day"].min()
+    first = first_purchase.reindex(frame["customer_id"].to_numpy()).to_numpy(dtype=np.float64)
+    contact_day = np.fmin(frame["created_day"].to_numpy(dtype=np.float64), first)
+    frame["created_day"] = contact_day.astype(np.int32)
+    return frame[contact_day <= day_number(as_of)].reset_index(drop=True)
 
 
 def spend_frame(*, org: Organization, as_of: datetime.date) -> pd.DataFrame:
