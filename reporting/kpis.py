@@ -44,6 +44,9 @@ d7_retention             Customers whose day 7 after their first event falls in 
 d30_retention            Customers whose day 30 after their first event falls in the 30 days ending on the
                          as-of date and who had an event on that day, divided by all customers whose day 30
                          falls in those days.
+activation_rate          Contacts whose activation window (the organization's, default 30 days) ended in the
+                         30 days ending on the as-of date and who made their first purchase within it, divided
+                         by all those contacts.
 cac                      Channel spend dated in the 30 days ending on the as-of date divided by the new
                          customers of those days.
 ltv_cac                  Mean customer value (revenue to date plus predicted 12-month value) of all buying
@@ -232,6 +235,16 @@ KPI_DEFINITIONS: tuple[KpiDefinition, ...] = (
         True,
     ),
     KpiDefinition(
+        "activation_rate",
+        gettext_noop("Activation rate"),
+        "share",
+        gettext_noop(
+            "Contacts whose activation window (the organization's, default 30 days) ended in the 30 days ending on "
+            "the as-of date and who made their first purchase within it, divided by all those contacts."
+        ),
+        True,
+    ),
+    KpiDefinition(
         "cac",
         gettext_noop("CAC"),
         "money",
@@ -406,6 +419,27 @@ def _feedback_kpis(feedback: pd.DataFrame, period_first_day: int, as_of: int) ->
     return {"nps": nps, "csat": csat, "csat_mean_score": csat_mean_score}
 
 
+def _activation_rate(
+    customers: pd.DataFrame, history: PurchaseHistory, *, as_of: int, period_days: int, window: int
+) -> float | None:
+    """Of the contacts whose activation window ended in the period (each had all of it), the share who bought
+    within it: contact day c with c + window in the period, first purchase day f with c <= f <= c + window."""
+    contact_days = customers["created_day"].to_numpy(dtype=np.int64)
+    window_end = contact_days + window
+    observed = (window_end >= as_of - period_days + 1) & (window_end <= as_of)
+    if not observed.any():
+        return None
+    ids = customers["customer_id"].to_numpy(dtype=np.int64)[observed]
+    positions = np.searchsorted(history.buyers, ids)
+    bought = positions < len(history.buyers)
+    bought[bought] = history.buyers[positions[bought]] == ids[bought]
+    first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+    first[bought] = history.first_days[positions[bought]]
+    contact = contact_days[observed]
+    activated = (first >= contact) & (first <= contact + window)
+    return _ratio(int(activated.sum()), len(ids))
+
+
 def compute_kpis(
     *,
     as_of: int,
@@ -418,15 +452,16 @@ def compute_kpis(
     high_tier_at_start: npt.ArrayLike | None,
     churn_window_days: int,
     gross_margin: float,
+    activation_window_days: int = 30,
     period_days: int = DEFAULT_PERIOD_DAYS,
 ) -> dict[str, float | int | None]:
     """Every KPI of :data:`KPI_DEFINITIONS` as of ``as_of``, plus ``csat_mean_score``.
 
-    Counts are ints, everything else a float or ``None`` when undefined (see the module docstring). ``customers``
-    and ``gross_margin`` are part of the common input of the nightly reports; no KPI here needs them (new
-    customers count by first purchase, and customer value in ``scores`` already carries the margin).
+    Counts are ints, everything else a float or ``None`` when undefined (see the module docstring).
+    ``gross_margin`` is part of the common input of the nightly reports; no KPI here needs it (customer value in
+    ``scores`` already carries the margin).
     """
-    del customers, gross_margin  # Shared inputs of the nightly reports, not needed for these KPIs.
+    del gross_margin  # A shared input of the nightly reports, not needed for these KPIs.
     period_first_day = as_of - period_days + 1
     period_start = as_of - period_days
 
@@ -474,6 +509,9 @@ def compute_kpis(
         "buying_customers": len(history.buyers),
         "churned_customers": int(churned_now.sum()),
     }
+    kpis["activation_rate"] = _activation_rate(
+        customers, history, as_of=as_of, period_days=period_days, window=activation_window_days
+    )
     kpis.update(_feedback_kpis(feedback, period_first_day, as_of))
     kpis.update(_first_event_retention(event_days, as_of, period_first_day))
     return kpis

@@ -143,6 +143,7 @@ def kpi_snapshot_refresh(
         high_tier_at_start=high_tier_at(org, as_of - datetime.timedelta(days=period_days)),
         churn_window_days=int(org.churn_window_days),
         gross_margin=float(org.gross_margin),
+        activation_window_days=int(org.activation_window_days),
         period_days=period_days,
     )
     values = {code: (None if value is None else _json_number(value)) for code, value in values.items()}

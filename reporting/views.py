@@ -29,7 +29,7 @@ from segmentation import selectors as score_selectors
 from segmentation.models import RfmSegment, Stage, Tier
 
 KPI_GROUPS = (
-    ("revenue", "new_customers", "active_customers", "arpu", "repeat_purchase_rate"),
+    ("revenue", "new_customers", "active_customers", "arpu", "repeat_purchase_rate", "activation_rate"),
     ("monthly_churn_rate", "high_value_retention", "churned_customers", "at_risk_customers", "buying_customers"),
     ("cac", "ltv_cac", "nps", "csat", "d1_retention", "d7_retention", "d30_retention"),
 )

@@ -28,6 +28,7 @@ EXPECTED_CODES = {
     "d1_retention",
     "d7_retention",
     "d30_retention",
+    "activation_rate",
     "cac",
     "ltv_cac",
     "buying_customers",
@@ -515,3 +516,20 @@ def test_vectorised_kpis_match_a_per_customer_reference():
     assert expected["d7_retention"] is not None
     for code, value in expected.items():
         assert result[code] == pytest.approx(value), code
+
+
+def test_activation_rate_counts_contacts_whose_whole_window_ended_in_the_period():
+    """Window 30, period Mar 2 .. as-of (offsets -29 .. 0):
+    A contact -40, first purchase -20: window ends -10 (in the period), bought 20 days in: activated.
+    B contact -45, first purchase -5: window ends -15, bought 40 days in: not activated.
+    C contact -31, never buys: window ends -1: not activated.
+    D contact -10: window ends +20, after the as-of day: not counted yet.
+    E contact -100: window ended -70, before the period: not counted."""
+    customers = customer_frame([(1, -40, 0), (2, -45, 0), (3, -31, 0), (4, -10, 0), (5, -100, 0)])
+    purchases = purchase_frame([(1, -20, 10.0), (2, -5, 10.0)])
+    result = run(customers=customers, purchase_days=purchases, activation_window_days=30)
+    assert result["activation_rate"] == pytest.approx(1 / 3)
+    shorter = run(customers=customers, purchase_days=purchases, activation_window_days=15)
+    # Window 15: A's ends -25 (in the period) but A bought 20 days in; B's ends -30, just before the period;
+    # C's ends -16, never bought; D's ends +5; E's long ago. Two contacts observed (A, C), neither activated.
+    assert shorter["activation_rate"] == pytest.approx(0.0)
