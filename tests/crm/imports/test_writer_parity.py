@@ -269,7 +269,7 @@ def channels_and_spend_scenario(run: Run) -> None:
     run.write(
         ImportKind.CHANNEL_SPEND,
         [
-            {"channel": "tv", "date": "2025-01-01", "amount": "1000.00"},
+            {"channel": "tv", "date": "2025/01", "amount": "1000.00"},  # the same month's spend: unchanged
             {"channel": "web", "date": "2025-01-15", "amount": "25"},
             {"channel": "tv", "date": "2025-02", "amount": "900"},
         ],
