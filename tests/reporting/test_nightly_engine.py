@@ -457,3 +457,13 @@ def test_without_any_converged_fit_no_value_is_predicted_and_the_report_says_so(
     assert report.status == FitStatus.NOT_CONVERGED
     assert not CustomerScore.objects.for_org(org).exclude(predicted_value=None).exists()
     assert all(s.customer_value == s.revenue for s in CustomerScore.objects.for_org(org))
+
+
+def test_high_value_retention_reads_the_tier_history_of_the_period_start(shop):
+    """On Mar 1 (the period start of Mar 31) F was the high tier; F is not churned on Mar 31: retention 100%."""
+    org, people = shop
+    nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+    nightly.run_nightly(org=org, as_of=AS_OF)
+    assert reporting_services.high_tier_at(org, datetime.date(2026, 3, 1)).tolist() == [people["F"].pk]
+    assert reporting_services.high_tier_at(org, datetime.date(2026, 2, 28)) is None  # no run covers that day
+    assert KpiSnapshot.objects.for_org(org).get(day=AS_OF).values["high_value_retention"] == pytest.approx(1.0)
