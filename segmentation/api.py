@@ -5,12 +5,20 @@ from __future__ import annotations
 from decimal import Decimal
 
 import django_filters
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
-from config.api.base import OrganizationModelViewSet
+from accounts.permissions import MARKETING_WRITERS
+from accounts.timekeeping import local_today
+from config.api.base import OrganizationModelViewSet, StrictSerializerMixin
 from config.api.pagination import CustomerCursorPagination
 from crm.filters import IdFilter, StrictBooleanFilter
-from segmentation.models import CustomerScore, RfmSegment, Stage, Tier
+from segmentation.models import CustomerScore, RfmSegment, Segment, Stage, Tier
+from segmentation.selectors import segment_members, segment_preview
+from segmentation.services import segment_create, segment_delete, segment_update
 
 #: Money filters stay inside the column's range (14 digits, 2 places), so no driver sees an overflow.
 MAX_MONEY = Decimal("999999999999.99")
@@ -92,3 +100,97 @@ class CustomerScoreViewSet(OrganizationModelViewSet):
     lookup_url_kwarg = "customer"
     lookup_value_regex = r"[0-9]{1,18}"
     http_method_names = ["get", "head", "options"]
+
+
+class SegmentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """A segment: a name and a rule tree (see the README's "Segments" section and segmentation/rules.py)."""
+
+    rules = serializers.JSONField()
+    created_by = serializers.CharField(source="created_by.email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Segment
+        fields = ["id", "name", "description", "rules", "created_by", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_by", "created_at", "updated_at"]
+        validators = []
+
+
+class SegmentRulesSerializer(StrictSerializerMixin, serializers.Serializer):
+    rules = serializers.JSONField()
+
+
+class SegmentMemberSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+    tier = serializers.SerializerMethodField()
+    customer_value = serializers.SerializerMethodField()
+
+    def _score(self, customer) -> CustomerScore | None:
+        try:
+            return customer.score
+        except CustomerScore.DoesNotExist:
+            return None
+
+    def get_tier(self, customer) -> str:
+        score = self._score(customer)
+        return score.tier if score is not None else ""
+
+    def get_customer_value(self, customer) -> str | None:
+        score = self._score(customer)
+        return None if score is None else str(score.customer_value)
+
+
+class SegmentPreviewSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    sample = SegmentMemberSerializer(many=True)
+
+
+class SegmentViewSet(OrganizationModelViewSet):
+    """Segments of customers defined by nested rules; ``preview`` gives the live count and a sample.
+
+    ``POST /segments/preview/`` previews an unsaved rule (``{"rules": ...}``); ``/segments/{id}/preview/`` and
+    ``/segments/{id}/members/`` read a saved one. Membership is computed when read, from the latest data and
+    nightly scores. Marketers and admins may write.
+    """
+
+    model = Segment
+    serializer_class = SegmentSerializer
+    write_roles = MARKETING_WRITERS
+    create_service = segment_create
+    update_service = segment_update
+    delete_service = segment_delete
+    instance_argument = "segment"
+    select_related = ("created_by",)
+
+    def _today(self):
+        return local_today(self.organization, timezone.now())
+
+    @extend_schema(request=SegmentRulesSerializer, responses=SegmentPreviewSerializer)
+    @action(detail=False, methods=["post"], url_path="preview", pagination_class=None, filter_backends=[])
+    def preview_rules(self, request):
+        """Count and sample of the customers an unsaved rule selects (nothing is stored)."""
+        body = SegmentRulesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        preview = segment_preview(org=self.organization, rules=body.validated_data["rules"], today=self._today())
+        return Response(SegmentPreviewSerializer(preview).data)
+
+    @extend_schema(request=None, responses=SegmentPreviewSerializer)
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def preview(self, request, pk=None):
+        """Count and sample of the saved segment's customers today."""
+        segment = self.get_object()
+        preview = segment_preview(org=self.organization, rules=segment.rules, today=self._today())
+        return Response(SegmentPreviewSerializer(preview).data)
+
+    @extend_schema(responses=SegmentMemberSerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def members(self, request, pk=None):
+        """The saved segment's customers, paged by id."""
+        segment = self.get_object()
+        members = segment_members(org=self.organization, rules=segment.rules, today=self._today()).select_related(
+            "score"
+        )
+        page = self.paginate_queryset(members)
+        return self.get_paginated_response(SegmentMemberSerializer(page, many=True).data)

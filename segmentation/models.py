@@ -125,3 +125,40 @@ class ScoreChange(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_value or '-'} -> {self.to_value or '-'} on {self.changed_on}"
+
+
+class Segment(TenantModel):
+    """A named set of customers defined by a rule tree (``segmentation/rules.py``), evaluated when read.
+
+    The rule is stored as validated JSON; membership is always computed by one query, so a segment follows
+    the data (and the nightly scores) without being rebuilt.
+    """
+
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    rules = models.JSONField(_("rules"))
+    created_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"],
+                name="segment_org_name_unique",
+                violation_error_message=_("A segment with this name already exists."),
+            )
+        ]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+
+    def __str__(self) -> str:
+        return self.name

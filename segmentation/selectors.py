@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet, Sum
+import datetime
+
+from django.db.models import Count, F, QuerySet, Sum
 
 from accounts.models import Organization
-from segmentation.models import CustomerScore
+from crm.models import Customer
+from segmentation.models import CustomerScore, Segment
+from segmentation.rules import segment_queryset
 
 
 def scores_list(
@@ -41,3 +45,24 @@ def score_for_customer(*, org: Organization, customer_id: int) -> CustomerScore 
 def scores_as_of(*, org: Organization):
     """The as-of day of the stored scores (one per organization), or None before the first run."""
     return CustomerScore.objects.for_org(org).order_by().values_list("as_of", flat=True).first()
+
+
+PREVIEW_SAMPLE = 20
+
+
+def segments_list(*, org: Organization) -> QuerySet[Segment]:
+    return Segment.objects.for_org(org).select_related("created_by")
+
+
+def segment_members(*, org: Organization, rules: object, today: datetime.date) -> QuerySet[Customer]:
+    """The organization's customers matching ``rules`` (validated and compiled to one query)."""
+    return segment_queryset(rules, org=org, today=today)
+
+
+def segment_preview(*, org: Organization, rules: object, today: datetime.date, sample: int = PREVIEW_SAMPLE) -> dict:
+    """The size of a segment and a few of its most valuable members, for the builder's live count."""
+    members = segment_members(org=org, rules=rules, today=today)
+    first = list(
+        members.select_related("score").order_by(F("score__customer_value").desc(nulls_last=True), "id")[:sample]
+    )
+    return {"count": members.count(), "sample": first}

@@ -13,16 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import Organization
+from accounts.services import Actor, audit_record
 from accounts.timekeeping import EPOCH, day_number
 from crm.bulk_load import Column, Kind, bulk_insert
 from retention.lifecycle import lifecycle_stages
 from retention.selectors import copy_frame
 from retention.services import RetentionOutcome
-from segmentation.models import CustomerScore, ScoreChange, ScoreChangeKind
+from segmentation.models import CustomerScore, ScoreChange, ScoreChangeKind, Segment
 from segmentation.rfm import rfm_scores, rfm_segment
+from segmentation.rules import validate_rules
 from segmentation.tiers import assign_tiers
 
 
@@ -244,3 +248,68 @@ def scores_refresh(
     )
     _write_scores(org, as_of, scores)
     return ScoresOutcome(scores=scores, stage_changes=stage_changes, tier_changes=tier_changes)
+
+
+# Segments ----------------------------------------------------------------------------------------------------
+
+SEGMENT_FIELDS = {"name", "description", "rules"}
+
+
+def _clean_segment(org: Organization, changes: dict, *, segment: Segment | None = None) -> dict:
+    unknown = sorted(set(changes) - SEGMENT_FIELDS)
+    if unknown:
+        raise ValidationError({field: [_("Unknown field.")] for field in unknown})
+    errors: dict[str, list[str]] = {}
+    if "name" in changes:
+        name = " ".join(str(changes["name"] or "").split())
+        if not name:
+            errors["name"] = [_("Give the segment a name.")]
+        elif len(name) > 120:
+            errors["name"] = [_("Keep the name to 120 characters.")]
+        else:
+            taken = Segment.objects.for_org(org).filter(name__iexact=name)
+            if segment is not None:
+                taken = taken.exclude(pk=segment.pk)
+            if taken.exists():
+                errors["name"] = [_("A segment with this name already exists.")]
+            changes["name"] = name
+    if "description" in changes:
+        changes["description"] = str(changes["description"] or "")[:2000]
+    if "rules" in changes:
+        try:
+            changes["rules"] = validate_rules(changes["rules"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return changes
+
+
+@transaction.atomic
+def segment_create(*, org: Organization, actor: Actor, name: str, rules: object, description: str = "") -> Segment:
+    """Store a new segment; its rule is validated first, so a stored rule always compiles."""
+    fields = _clean_segment(org, {"name": name, "rules": rules, "description": description})
+    segment = Segment.objects.create(organization=org, created_by=actor.user, **fields)
+    audit_record(org=org, actor=actor, action="segment.create", instance=segment, after=fields)
+    return segment
+
+
+@transaction.atomic
+def segment_update(*, segment: Segment, actor: Actor, **changes) -> Segment:
+    before = {"name": segment.name, "description": segment.description, "rules": segment.rules}
+    fields = _clean_segment(segment.organization, changes, segment=segment)
+    for name, value in fields.items():
+        setattr(segment, name, value)
+    segment.save()
+    audit_record(
+        org=segment.organization, actor=actor, action="segment.update", instance=segment, before=before, after=fields
+    )
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, segment: Segment, actor: Actor) -> None:
+    audit_record(
+        org=segment.organization, actor=actor, action="segment.delete", instance=segment, before={"name": segment.name}
+    )
+    segment.delete()

@@ -26,5 +26,6 @@ router.register("channel-metrics", reporting_api.ChannelMetricViewSet, basename=
 router.register("cohorts", reporting_api.CohortCellViewSet, basename="cohort")
 router.register("alerts", reporting_api.AlertViewSet, basename="alert")
 router.register("models/clv", retention_api.ClvModelReportViewSet, basename="clv-model")
+router.register("segments", segmentation_api.SegmentViewSet, basename="segment")
 
 api_v1_patterns = router.urls
