@@ -6,9 +6,11 @@ from decimal import Decimal
 
 import django_filters
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts.permissions import MARKETING_WRITERS
@@ -16,7 +18,9 @@ from accounts.timekeeping import local_today
 from config.api.base import OrganizationModelViewSet, StrictSerializerMixin
 from config.api.pagination import CustomerCursorPagination
 from crm.filters import IdFilter, StrictBooleanFilter
+from crm.models import Customer
 from segmentation.models import CustomerScore, RfmSegment, Segment, Stage, Tier
+from segmentation.rules import explain as explain_rules
 from segmentation.selectors import segment_members, segment_preview
 from segmentation.services import segment_create, segment_delete, segment_update
 
@@ -147,6 +151,17 @@ class SegmentPreviewSerializer(serializers.Serializer):
     sample = SegmentMemberSerializer(many=True)
 
 
+class SegmentExplainQuerySerializer(serializers.Serializer):
+    customer = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="The customer's id.")
+
+
+class SegmentExplanationSerializer(serializers.Serializer):
+    segment = serializers.IntegerField()
+    customer = serializers.IntegerField()
+    matched = serializers.BooleanField()
+    rules = serializers.JSONField(help_text="The segment's rule tree with `matched` on every node.")
+
+
 class SegmentViewSet(OrganizationModelViewSet):
     """Segments of customers defined by nested rules; ``preview`` gives the live count and a sample.
 
@@ -194,3 +209,16 @@ class SegmentViewSet(OrganizationModelViewSet):
         )
         page = self.paginate_queryset(members)
         return self.get_paginated_response(SegmentMemberSerializer(page, many=True).data)
+
+    @extend_schema(parameters=[SegmentExplainQuerySerializer], responses=SegmentExplanationSerializer)
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def explain(self, request, pk=None):
+        """Why a customer is in the segment or not: the rule tree with ``matched`` on every node."""
+        segment = self.get_object()
+        query = SegmentExplainQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        customer = Customer.objects.for_org(self.organization).filter(pk=query.validated_data["customer"]).first()
+        if customer is None:
+            raise NotFound(_("No such customer."))
+        tree = explain_rules(segment.rules, customer=customer, today=self._today())
+        return Response({"segment": segment.pk, "customer": customer.pk, "matched": tree["matched"], "rules": tree})

@@ -110,3 +110,18 @@ def test_deleting_a_segment_is_audited(org, write_api, customers):
     assert write_api.delete(f"/api/v1/segments/{segment.pk}/").status_code == 204
     assert not Segment.objects.filter(pk=segment.pk).exists()
     assert AuditLog.objects.filter(organization=org, action="segment.delete").exists()
+
+
+def test_explain_says_which_conditions_a_customer_meets(org, write_api, customers, other_org):
+    segment = Segment.objects.create(organization=org, name="High and consenting", rules=HIGH_RULE)
+    shy = write_api.get(f"/api/v1/segments/{segment.pk}/explain/", {"customer": customers["shy"].pk}).json()
+    assert shy["matched"] is False
+    assert [node["matched"] for node in shy["rules"]["all"]] == [True, False]  # high tier, but no e-mail consent
+    rich = write_api.get(f"/api/v1/segments/{segment.pk}/explain/", {"customer": customers["rich"].pk}).json()
+    assert rich["matched"] is True
+    assert (
+        write_api.get(f"/api/v1/segments/{segment.pk}/explain/", {"customer": customers["theirs"].pk}).status_code
+        == 404
+    )
+    missing = write_api.get(f"/api/v1/segments/{segment.pk}/explain/", {"customer": "abc"})
+    assert missing.status_code == 400 and "customer" in missing.json()["errors"]
