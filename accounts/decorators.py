@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import zoneinfo
 from collections.abc import Callable, Iterable
 from functools import wraps
 
@@ -15,6 +13,8 @@ from django.shortcuts import resolve_url
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.timekeeping import organization_time_zone
 
 View = Callable[..., HttpResponse]
 
@@ -33,14 +33,6 @@ def _login_redirect(request: HttpRequest) -> HttpResponse:
     return redirect_to_login(request.get_full_path(), resolve_url(settings.LOGIN_URL))
 
 
-def _organization_time_zone(name: str) -> datetime.tzinfo:
-    """The organization's zone; a name the zone database lacks (e.g. set outside the services) falls back to UTC."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return datetime.UTC
-
-
 def organization_required(view: View) -> View:
     """Signed in and a member of an organization; the page then renders in that organization's time zone.
 
@@ -54,7 +46,7 @@ def organization_required(view: View) -> View:
             return _login_redirect(request)
         if request.organization is None:
             raise PermissionDenied(_("Your account is not a member of any organization yet; ask an admin to add you."))
-        with timezone.override(_organization_time_zone(request.organization.time_zone)):
+        with timezone.override(organization_time_zone(request.organization)):
             return view(request, *args, **kwargs)
 
     return wrapper

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import django_filters
-from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -14,7 +13,6 @@ from accounts.permissions import ALERT_ACKNOWLEDGERS
 from config.api.base import OrganizationModelViewSet, actor_for_request
 from config.api.pagination import DayCursorPagination
 from crm.filters import StrictBooleanFilter
-from reporting.kpis import KPI_DEFINITIONS
 from reporting.models import (
     Alert,
     AlertKind,
@@ -25,46 +23,8 @@ from reporting.models import (
     KpiSnapshot,
     MetricPeriod,
 )
+from reporting.selectors import kpi_definitions
 from reporting.services import alert_acknowledge
-
-
-def kpi_definitions() -> list[dict]:
-    """Every KPI of a snapshot, with its exact definition (``reporting/kpis.py``) and the at-risk count."""
-    rows = [
-        {
-            "code": kpi.code,
-            "label": gettext(kpi.label),
-            "unit": kpi.unit,
-            "definition": gettext(kpi.definition),
-            "higher_is_better": kpi.higher_is_better,
-        }
-        for kpi in KPI_DEFINITIONS
-    ]
-    rows.append(
-        {
-            "code": "at_risk_customers",
-            "label": gettext("At-risk customers"),
-            "unit": "count",
-            "definition": gettext(
-                "Customers not churned whose churn probability is at least the organization's at-risk threshold, "
-                "as of the day."
-            ),
-            "higher_is_better": False,
-        }
-    )
-    rows.append(
-        {
-            "code": "csat_mean_score",
-            "label": gettext("CSAT (mean score)"),
-            "unit": "score",
-            "definition": gettext(
-                "Mean raw score of the CSAT answers given in the 30 days ending on the as-of date, on the surveys' "
-                "own scale (CSAT is the same answers as a share of each survey's maximum)."
-            ),
-            "higher_is_better": True,
-        }
-    )
-    return rows
 
 
 class JobRunSerializer(serializers.ModelSerializer):

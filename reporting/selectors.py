@@ -6,9 +6,11 @@ import datetime
 from collections.abc import Collection
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 
 from accounts.models import Organization
 from crm.models import Channel
+from reporting.kpis import KPI_DEFINITIONS
 from reporting.models import NIGHTLY, Alert, ChannelMetric, CohortCell, JobRun, JobStatus, KpiSnapshot, MetricPeriod
 
 
@@ -76,3 +78,42 @@ def alerts_list(*, org: Organization, only_open: bool) -> QuerySet[Alert]:
     if only_open:
         alerts = alerts.filter(acknowledged_at__isnull=True)
     return alerts.order_by("-raised_on", "-id")
+
+
+def kpi_definitions() -> list[dict]:
+    """Every KPI of a snapshot, with its exact definition (``reporting/kpis.py``) and the at-risk count."""
+    rows = [
+        {
+            "code": kpi.code,
+            "label": gettext(kpi.label),
+            "unit": kpi.unit,
+            "definition": gettext(kpi.definition),
+            "higher_is_better": kpi.higher_is_better,
+        }
+        for kpi in KPI_DEFINITIONS
+    ]
+    rows.append(
+        {
+            "code": "at_risk_customers",
+            "label": gettext("At-risk customers"),
+            "unit": "count",
+            "definition": gettext(
+                "Customers not churned whose churn probability is at least the organization's at-risk threshold, "
+                "as of the day."
+            ),
+            "higher_is_better": False,
+        }
+    )
+    rows.append(
+        {
+            "code": "csat_mean_score",
+            "label": gettext("CSAT (mean score)"),
+            "unit": "score",
+            "definition": gettext(
+                "Mean raw score of the CSAT answers given in the 30 days ending on the as-of date, on the surveys' "
+                "own scale (CSAT is the same answers as a share of each survey's maximum)."
+            ),
+            "higher_is_better": True,
+        }
+    )
+    return rows

@@ -16,8 +16,6 @@ import pandas as pd
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,6 +36,7 @@ from reporting.models import (
 )
 from retention.cohorts import compute_cohorts
 from segmentation.models import ScoreChange, ScoreChangeKind, Tier
+from segmentation.selectors import latest_score_changes
 
 logger = logging.getLogger(__name__)
 
@@ -112,18 +111,11 @@ def channel_metrics_refresh(
 
 
 def high_tier_at(org: Organization, day: datetime.date) -> np.ndarray | None:
-    """Customers in the high tier at the end of ``day``, from the tier history; None when no run covers it.
-
-    Each customer's latest tier change on or before ``day`` is picked in the database (a window function), so the
-    night reads one row per high-tier customer, not the whole history.
-    """
-    history = ScoreChange.objects.for_org(org).filter(kind=ScoreChangeKind.TIER, changed_on__lte=day)
-    if not history.exists():
+    """Customers in the high tier at the end of ``day``, from the tier history; None when no run covers it."""
+    if not ScoreChange.objects.for_org(org).filter(kind=ScoreChangeKind.TIER, changed_on__lte=day).exists():
         return None
-    latest = history.annotate(
-        recency=Window(RowNumber(), partition_by=[F("customer_id")], order_by=[F("changed_on").desc(), F("id").desc()])
-    ).filter(recency=1, to_value=Tier.HIGH)
-    return np.fromiter(latest.values_list("customer_id", flat=True), dtype=np.int64)
+    latest = latest_score_changes(org=org, kind=ScoreChangeKind.TIER, on_or_before=day)
+    return np.fromiter(latest.filter(to_value=Tier.HIGH).values_list("customer_id", flat=True), dtype=np.int64)
 
 
 def kpi_snapshot_refresh(

@@ -20,7 +20,6 @@ from accounts.permissions import ADMINS, ALERT_ACKNOWLEDGERS
 from accounts.services import Actor
 from crm.models import Channel
 from reporting import selectors
-from reporting.api import kpi_definitions
 from reporting.forms import AlertRuleForm
 from reporting.models import Alert, AlertRule, JobStatus, MetricPeriod
 from reporting.services import alert_acknowledge, alert_rule_update, alert_rules_for
@@ -49,7 +48,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def kpi_overview(request: HttpRequest) -> HttpResponse:
     org = request.organization
     snapshot = selectors.latest_kpi_snapshot(org=org)
-    definitions = {row["code"]: row for row in kpi_definitions()}
+    definitions = {row["code"]: row for row in selectors.kpi_definitions()}
     groups = []
     history = []
     if snapshot is not None:

@@ -6,8 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from accounts.tenancy import TenantModel
-
-MONEY = {"max_digits": 14, "decimal_places": 2}
+from crm.models import MONEY
 
 
 class Stage(models.TextChoices):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber
 
 from accounts.models import Organization
 from crm.models import Customer
-from segmentation.models import CustomerScore, Segment
+from segmentation.models import CustomerScore, ScoreChange, Segment
 from segmentation.rules import segment_queryset
 
 
@@ -66,3 +67,20 @@ def segment_preview(*, org: Organization, rules: object, today: datetime.date, s
         members.select_related("score").order_by(F("score__customer_value").desc(nulls_last=True), "id")[:sample]
     )
     return {"count": members.count(), "sample": first}
+
+
+def latest_score_changes(*, org: Organization, kind: str, on_or_before: datetime.date) -> QuerySet[ScoreChange]:
+    """Each customer's last ``kind`` change (stage or tier) on or before a day: their value at that day's end.
+
+    Picked in the database with a window function, so a reader gets one row per customer, never the history.
+    """
+    return (
+        ScoreChange.objects.for_org(org)
+        .filter(kind=kind, changed_on__lte=on_or_before)
+        .annotate(
+            recency=Window(
+                RowNumber(), partition_by=[F("customer_id")], order_by=[F("changed_on").desc(), F("id").desc()]
+            )
+        )
+        .filter(recency=1)
+    )

@@ -27,6 +27,7 @@ from retention.services import RetentionOutcome
 from segmentation.models import CustomerScore, ScoreChange, ScoreChangeKind, Segment
 from segmentation.rfm import rfm_scores, rfm_segment
 from segmentation.rules import validate_rules
+from segmentation.selectors import latest_score_changes
 from segmentation.tiers import assign_tiers
 
 
@@ -118,19 +119,12 @@ def _previous_states(org: Organization, as_of: datetime.date) -> pd.DataFrame:
     stored_days = list(CustomerScore.objects.for_org(org).order_by().values_list("as_of", flat=True).distinct()[:2])
     if len(stored_days) == 1 and stored_days[0] < as_of:
         return _stored_states(org)
-    changes = list(
-        ScoreChange.objects.for_org(org)
-        .filter(changed_on__lt=as_of)
-        .order_by("customer_id", "kind", "changed_on", "id")
-        .values_list("customer_id", "kind", "to_value")
-    )
-    if not changes:
-        return pd.DataFrame({"stage": pd.Series(dtype=object), "tier": pd.Series(dtype=object)})
-    history = pd.DataFrame(changes, columns=["customer_id", "kind", "to_value"])
-    latest = history.groupby(["customer_id", "kind"], sort=False)["to_value"].last().unstack("kind")
-    return latest.reindex(columns=[ScoreChangeKind.STAGE, ScoreChangeKind.TIER]).rename(
-        columns={ScoreChangeKind.STAGE: "stage", ScoreChangeKind.TIER: "tier"}
-    )
+    day_before = as_of - datetime.timedelta(days=1)
+    columns = {}
+    for name, kind in (("stage", ScoreChangeKind.STAGE), ("tier", ScoreChangeKind.TIER)):
+        rows = latest_score_changes(org=org, kind=kind, on_or_before=day_before).values_list("customer_id", "to_value")
+        columns[name] = pd.Series(dict(rows), dtype=object)
+    return pd.DataFrame(columns)
 
 
 def _stored_states(org: Organization) -> pd.DataFrame:

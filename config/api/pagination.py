@@ -31,38 +31,30 @@ class IdCursorPagination(CursorPagination):
             cursor = super().decode_cursor(request)
         except NotFound:
             raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from None
-        if cursor is not None and cursor.position is not None:
-            # The position is compared with the id column; anything but an id would fail inside the query.
-            try:
-                position = int(cursor.position)
-            except ValueError:
-                position = None
-            if position is None or not 0 <= position <= MAX_ID:
-                raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+        if cursor is not None and cursor.position is not None and not self.position_is_valid(cursor.position):
+            raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
         return cursor
 
+    def position_is_valid(self, position: str) -> bool:
+        """The position is compared with the ordering column; anything else would fail inside the query."""
+        try:
+            return 0 <= int(position) <= MAX_ID
+        except ValueError:
+            return False
 
-class DayCursorPagination(CursorPagination):
+
+class DayCursorPagination(IdCursorPagination):
     """Cursor pages of one row per day, newest day first (KPI snapshots): the order a reader expects even when
     an older night was computed after a newer one."""
 
     ordering = "-day"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-    invalid_cursor_message = IdCursorPagination.invalid_cursor_message
 
-    def decode_cursor(self, request):
+    def position_is_valid(self, position: str) -> bool:
         try:
-            cursor = super().decode_cursor(request)
-        except NotFound:
-            raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from None
-        if cursor is not None and cursor.position is not None:
-            try:
-                datetime.date.fromisoformat(cursor.position)
-            except (TypeError, ValueError):
-                raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from None
-        return cursor
+            datetime.date.fromisoformat(position)
+        except (TypeError, ValueError):
+            return False
+        return True
 
 
 class CustomerCursorPagination(IdCursorPagination):

@@ -8,7 +8,6 @@ Unchanged rows are not touched, so re-importing a file changes nothing.
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
+from accounts.timekeeping import organization_time_zone
 from crm import validation
 from crm.imports import postgres_writer
 from crm.imports import values as parse
@@ -63,11 +63,7 @@ class ImportContext:
 
     @classmethod
     def for_org(cls, org: Organization, *, create_missing_customers: bool = False) -> ImportContext:
-        try:
-            zone: datetime.tzinfo = zoneinfo.ZoneInfo(org.time_zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone = datetime.UTC
-        context = cls(org=org, create_missing_customers=create_missing_customers, time_zone=zone)
+        context = cls(org=org, create_missing_customers=create_missing_customers, time_zone=organization_time_zone(org))
         context.reload_channels()
         return context
 

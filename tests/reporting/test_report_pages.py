@@ -16,8 +16,8 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AuditLog, Role
-from reporting.api import kpi_definitions
 from reporting.models import Alert, AlertKind, AlertRule, ChannelMetric, CohortCell, JobRun, KpiSnapshot, MetricPeriod
+from reporting.selectors import kpi_definitions
 from reporting.views import KPI_GROUPS
 from retention.models import ClvModelReport
 from segmentation.models import CustomerScore
