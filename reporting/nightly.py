@@ -31,7 +31,7 @@ from reporting.models import NIGHTLY, JobRun, JobStatus
 from retention import selectors as retention_selectors
 from retention.services import RetentionOutcome, retention_models_refresh
 from segmentation.selectors import scores_as_of
-from segmentation.services import ScoresOutcome, compute_scores, scores_refresh
+from segmentation.services import ScoresOutcome, compute_scores, scores_refresh, segment_memberships_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +191,17 @@ def step_alerts(run: NightlyRun) -> int:
     return len(raised)
 
 
+def step_segment_sizes(run: NightlyRun) -> int:
+    """Each segment's members, entries and exits, and size for the night; counts the segments sized.
+
+    Membership follows the latest state, so a replayed past night leaves it alone, like the current scores. A
+    segment whose rules no longer validate is skipped with a warning in the log, not a failed night.
+    """
+    if not run.current:
+        return 0
+    return segment_memberships_refresh(org=run.org, as_of=run.as_of).sized
+
+
 NightlyStep = Callable[[NightlyRun], int]
 
 NIGHTLY_STEPS: list[tuple[str, NightlyStep]] = [
@@ -201,6 +212,7 @@ NIGHTLY_STEPS: list[tuple[str, NightlyStep]] = [
     ("kpis", step_kpis),
     ("cohorts", step_cohorts),
     ("alerts", step_alerts),
+    ("segment_sizes", step_segment_sizes),
 ]
 
 

@@ -161,3 +161,112 @@ class Segment(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SegmentMembership(TenantModel):
+    """A customer in a segment as of the last nightly refresh: the set the entry and exit events are taken against.
+
+    Pages and the API compute membership live from the rules; this table is the night's record of it, so the
+    next night can tell who entered and who left (``SegmentChange``) without keeping every night's set.
+    """
+
+    segment = models.ForeignKey(
+        Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="memberships"
+    )
+    customer = models.ForeignKey(
+        "crm.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="segment_memberships"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "customer"], name="segmentmembership_segment_customer_unique")
+        ]
+        verbose_name = _("segment membership")
+        verbose_name_plural = _("segment memberships")
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} in segment {self.segment_id}"
+
+
+class SegmentSize(TenantModel):
+    """A segment's size at the end of one night, with how many customers entered and left it that night."""
+
+    segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="sizes")
+    day = models.DateField(_("day"))
+    size = models.PositiveIntegerField(_("size"))
+    entered = models.PositiveIntegerField(_("entered"), default=0)
+    left = models.PositiveIntegerField(_("left"), default=0)
+
+    class Meta:
+        ordering = ["segment_id", "day"]
+        constraints = [models.UniqueConstraint(fields=["segment", "day"], name="segmentsize_segment_day_unique")]
+        verbose_name = _("segment size")
+        verbose_name_plural = _("segment sizes")
+
+    def __str__(self) -> str:
+        return f"segment {self.segment_id} on {self.day}: {self.size}"
+
+
+class SegmentChangeKind(models.TextChoices):
+    ENTERED = "entered", _("Entered")
+    LEFT = "left", _("Left")
+
+
+class SegmentChange(TenantModel):
+    """A customer entered or left a segment on a night: what webhooks and "send to new entrants" campaigns read.
+
+    Re-running a night keeps the rows that still hold and replaces only those that no longer do, so a
+    consumer that has seen a row never sees it twice.
+    """
+
+    segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="changes")
+    customer = models.ForeignKey(
+        "crm.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="segment_changes"
+    )
+    day = models.DateField(_("day"))
+    kind = models.CharField(_("kind"), max_length=8, choices=SegmentChangeKind.choices)
+
+    class Meta:
+        ordering = ["-day", "-id"]
+        indexes = [models.Index(fields=["segment", "day"], name="segmentchange_segment_day")]
+        verbose_name = _("segment change")
+        verbose_name_plural = _("segment changes")
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} {self.kind} segment {self.segment_id} on {self.day}"
+
+
+class SegmentSnapshot(TenantModel):
+    """Who was in a segment at one moment, kept as it was (the rules are copied too), e.g. a campaign's audience."""
+
+    segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="snapshots")
+    name = models.CharField(_("name"), max_length=120)
+    taken_at = models.DateTimeField(_("taken at"))
+    size = models.PositiveIntegerField(_("size"), default=0)
+    rules = models.JSONField(_("rules"))
+    taken_by_label = models.CharField(_("taken by"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        verbose_name = _("segment snapshot")
+        verbose_name_plural = _("segment snapshots")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentSnapshotMember(TenantModel):
+    snapshot = models.ForeignKey(
+        SegmentSnapshot, verbose_name=_("snapshot"), on_delete=models.CASCADE, related_name="members"
+    )
+    customer = models.ForeignKey(
+        "crm.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="segment_snapshots"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["snapshot", "customer"], name="segmentsnapshotmember_unique")]
+        verbose_name = _("segment snapshot member")
+        verbose_name_plural = _("segment snapshot members")
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} in snapshot {self.snapshot_id}"

@@ -9,26 +9,44 @@ transaction: readers see the previous night's scores until the new ones commit, 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from accounts.services import Actor, audit_record
-from accounts.timekeeping import EPOCH, day_number
+from accounts.timekeeping import EPOCH, day_number, local_today, organization_time_zone
 from crm.bulk_load import Column, Kind, bulk_insert
+from crm.models import Customer
 from retention.lifecycle import lifecycle_stages
 from retention.selectors import copy_frame
 from retention.services import RetentionOutcome
-from segmentation.models import CustomerScore, ScoreChange, ScoreChangeKind, Segment
+from segmentation.models import (
+    CustomerScore,
+    ScoreChange,
+    ScoreChangeKind,
+    Segment,
+    SegmentChange,
+    SegmentChangeKind,
+    SegmentMembership,
+    SegmentSize,
+    SegmentSnapshot,
+    SegmentSnapshotMember,
+)
 from segmentation.rfm import rfm_scores, rfm_segment
-from segmentation.rules import validate_rules
+from segmentation.rules import segment_queryset, validate_rules
 from segmentation.selectors import latest_score_changes
 from segmentation.tiers import assign_tiers
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -307,3 +325,194 @@ def segment_delete(*, segment: Segment, actor: Actor) -> None:
         org=segment.organization, actor=actor, action="segment.delete", instance=segment, before={"name": segment.name}
     )
     segment.delete()
+
+
+# Nightly membership, entry and exit events, size history -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MembershipsOutcome:
+    sized: int  # segments whose size was recorded for the night
+    entered: int
+    left: int
+    skipped: list[int] = field(default_factory=list)  # ids of segments whose rules no longer validate
+
+
+def _insert_from(model: type[models.Model], fixed: dict[str, Any], column: str, source: QuerySet) -> int:
+    """``INSERT INTO model (fixed…, column) SELECT …, chosen.chosen_id FROM (source) AS chosen``; returns the rows.
+
+    ``source`` is a queryset selecting one id as ``chosen_id``: the rows are chosen and written by the database
+    in one statement, however many there are.
+    """
+    sql, params = source.order_by().query.sql_with_params()
+    quote = connection.ops.quote_name
+    names = [*fixed, column]
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in names)
+    constants = ", ".join(["%s"] * len(fixed))
+    # Only quoted identifiers of our own models are interpolated; every value is a bound parameter.
+    statement = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {constants}, chosen.chosen_id FROM ({sql}) AS chosen"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*fixed.values(), *params])
+        return max(cursor.rowcount, 0)
+
+
+def _restore_membership_before(org: Organization, segment: Segment, day: datetime.date) -> None:
+    """Put the stored membership back to how the night before ``day`` left it, by undoing the changes since.
+
+    Entries and exits alternate per customer, so the sum of +1 per entry and -1 per exit since ``day`` says
+    which way a customer moved: +1 was outside before, -1 was inside, 0 is where they started.
+    """
+    since = (
+        SegmentChange.objects.for_org(org)
+        .filter(segment=segment, day__gte=day)
+        .order_by()
+        .values("customer_id")
+        .annotate(net=Sum(Case(When(kind=SegmentChangeKind.ENTERED, then=Value(1)), default=Value(-1))))
+    )
+    memberships = SegmentMembership.objects.for_org(org).filter(segment=segment)
+    memberships.filter(customer_id__in=since.filter(net__gt=0).values("customer_id")).delete()
+    _insert_from(
+        SegmentMembership,
+        {"organization": org.pk, "segment": segment.pk},
+        "customer",
+        since.filter(net__lt=0).values(chosen_id=F("customer_id")),
+    )
+    SegmentChange.objects.for_org(org).filter(segment=segment, day__gt=day).delete()
+    SegmentSize.objects.for_org(org).filter(segment=segment, day__gt=day).delete()
+
+
+def _segment_membership_refresh(
+    org: Organization, segment: Segment, members: QuerySet[Customer], day: datetime.date
+) -> SegmentSize:
+    """Bring one segment's stored membership to ``members`` and record the night's entries, exits and size.
+
+    Every step is one statement over sets (``EXISTS`` / ``NOT EXISTS`` on the unique (segment, customer)
+    index), never a loop over customers. A re-run of the same night keeps the change rows that still hold.
+    """
+    _restore_membership_before(org, segment, day)
+    memberships = SegmentMembership.objects.for_org(org).filter(segment=segment)
+    changes = SegmentChange.objects.for_org(org).filter(segment=segment, day=day)
+    entries = changes.filter(kind=SegmentChangeKind.ENTERED)
+    exits = changes.filter(kind=SegmentChangeKind.LEFT)
+
+    matches = Exists(members.filter(pk=OuterRef("customer_id")))  # for rows that carry a customer_id
+    was_member = Exists(memberships.filter(customer_id=OuterRef("customer_id")))
+    is_member = Exists(memberships.filter(customer_id=OuterRef("pk")))  # for customer rows
+
+    # A re-run after the data changed: drop the night's entries and exits that no longer hold.
+    entries.filter(Q(was_member) | ~Q(matches)).delete()
+    exits.filter(~Q(was_member) | Q(matches)).delete()
+    fixed = {"organization": org.pk, "segment": segment.pk, "day": day, "kind": SegmentChangeKind.ENTERED.value}
+    _insert_from(
+        SegmentChange,
+        fixed,
+        "customer",
+        members.filter(~Q(is_member), ~Q(Exists(entries.filter(customer_id=OuterRef("pk"))))).values(chosen_id=F("pk")),
+    )
+    _insert_from(
+        SegmentChange,
+        {**fixed, "kind": SegmentChangeKind.LEFT.value},
+        "customer",
+        memberships.filter(~Q(matches), ~Q(Exists(exits.filter(customer_id=OuterRef("customer_id"))))).values(
+            chosen_id=F("customer_id")
+        ),
+    )
+
+    memberships.filter(~Q(matches)).delete()
+    _insert_from(
+        SegmentMembership,
+        {"organization": org.pk, "segment": segment.pk},
+        "customer",
+        members.filter(~Q(is_member)).values(chosen_id=F("pk")),
+    )
+    size, _created = SegmentSize.objects.update_or_create(
+        organization=org,
+        segment=segment,
+        day=day,
+        defaults={"size": memberships.count(), "entered": entries.count(), "left": exits.count()},
+    )
+    return size
+
+
+def segment_memberships_refresh(*, org: Organization, as_of: datetime.date) -> MembershipsOutcome:
+    """Each segment's members as of ``as_of``, its entries and exits that night, and its size, for every segment.
+
+    Idempotent per night: running it again for the same day gives the same membership, sizes and change rows
+    (recomputed against the night before, so late data is taken into account). Running it for an earlier day
+    undoes the later nights' changes first. A segment whose stored rules no longer validate is skipped with a
+    warning, so one stale segment does not fail the night.
+    """
+    sized = entered = left = 0
+    skipped: list[int] = []
+    with transaction.atomic():
+        for segment in Segment.objects.for_org(org).order_by("pk"):
+            try:
+                members = segment_queryset(segment.rules, org=org, today=as_of)
+            except ValidationError as exc:
+                logger.warning(
+                    "segment %s (%r) of organization %s skipped as of %s: its rules no longer validate: %s",
+                    segment.pk,
+                    segment.name,
+                    org.slug,
+                    as_of,
+                    "; ".join(f"{path}: {' '.join(messages)}" for path, messages in exc.message_dict.items()),
+                )
+                skipped.append(segment.pk)
+                continue
+            size = _segment_membership_refresh(org, segment, members, as_of)
+            sized += 1
+            entered += size.entered
+            left += size.left
+    return MembershipsOutcome(sized=sized, entered=entered, left=left, skipped=skipped)
+
+
+SNAPSHOT_NAME_LENGTH = 120
+
+
+@transaction.atomic
+def segment_snapshot_take(
+    *, segment: Segment, actor: Actor, name: str = "", at: datetime.datetime | None = None
+) -> SegmentSnapshot:
+    """Keep who is in the segment now (and its rules) as a named, unchanging list.
+
+    ``at`` is the moment the snapshot stands for (now by default); "N days ago" conditions count from its
+    day in the organization's time zone.
+    """
+    org = segment.organization
+    taken_at = at or timezone.now()
+    name = " ".join(str(name or "").split())
+    if len(name) > SNAPSHOT_NAME_LENGTH:
+        raise ValidationError({"name": [_("Keep the name to 120 characters.")]})
+    if not name:
+        name = _("%(segment)s on %(day)s") % {
+            "segment": segment.name[:90],
+            "day": taken_at.astimezone(organization_time_zone(org)).strftime("%Y-%m-%d %H:%M"),
+        }
+    members = segment_queryset(segment.rules, org=org, today=local_today(org, taken_at))
+    snapshot = SegmentSnapshot.objects.create(
+        organization=org,
+        segment=segment,
+        name=name,
+        taken_at=taken_at,
+        rules=segment.rules,
+        taken_by_label=actor.display,
+    )
+    _insert_from(
+        SegmentSnapshotMember,
+        {"organization": org.pk, "snapshot": snapshot.pk},
+        "customer",
+        members.values(chosen_id=F("pk")),
+    )
+    snapshot.size = SegmentSnapshotMember.objects.for_org(org).filter(snapshot=snapshot).count()
+    snapshot.save(update_fields=["size"])
+    audit_record(
+        org=org,
+        actor=actor,
+        action="segment.snapshot",
+        instance=snapshot,
+        after={"segment": segment.pk, "name": snapshot.name, "size": snapshot.size},
+    )
+    return snapshot
