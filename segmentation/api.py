@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 import django_filters
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts.permissions import MARKETING_WRITERS
 from accounts.timekeeping import local_today
-from config.api.base import OrganizationModelViewSet, StrictSerializerMixin
-from config.api.pagination import CustomerCursorPagination
+from config.api.base import OrganizationModelViewSet, StrictSerializerMixin, actor_for_request
+from config.api.pagination import CustomerCursorPagination, DayCursorPagination
 from crm.filters import IdFilter, StrictBooleanFilter
 from crm.models import Customer
-from segmentation.models import CustomerScore, RfmSegment, Segment, Stage, Tier
+from segmentation.models import CustomerScore, RfmSegment, Segment, SegmentSize, SegmentSnapshot, Stage, Tier
 from segmentation.rules import explain as explain_rules
-from segmentation.selectors import segment_members, segment_preview
-from segmentation.services import segment_create, segment_delete, segment_update
+from segmentation.selectors import (
+    segment_members,
+    segment_preview,
+    segment_sizes_list,
+    segment_snapshots_list,
+    with_latest_size,
+)
+from segmentation.services import segment_create, segment_delete, segment_snapshot_take, segment_update
 
 #: Money filters stay inside the column's range (14 digits, 2 places), so no driver sees an overflow.
 MAX_MONEY = Decimal("999999999999.99")
@@ -111,12 +118,49 @@ class SegmentSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
     rules = serializers.JSONField()
     created_by = serializers.CharField(source="created_by.email", read_only=True, allow_null=True)
+    size = serializers.SerializerMethodField(help_text="Members at the latest nightly run; null before the first.")
+    size_as_of = serializers.SerializerMethodField(help_text="The night `size` was counted.")
 
     class Meta:
         model = Segment
-        fields = ["id", "name", "description", "rules", "created_by", "created_at", "updated_at"]
-        read_only_fields = ["id", "created_by", "created_at", "updated_at"]
+        fields = ["id", "name", "description", "rules", "size", "size_as_of", "created_by", "created_at", "updated_at"]
+        read_only_fields = ["id", "size", "size_as_of", "created_by", "created_at", "updated_at"]
         validators = []
+
+    def _latest(self, segment: Segment) -> tuple[int | None, datetime.date | None]:
+        if hasattr(segment, "latest_size"):
+            return segment.latest_size, segment.latest_size_day
+        latest = SegmentSize.objects.filter(segment=segment).order_by("-day").first()
+        return (latest.size, latest.day) if latest else (None, None)
+
+    def get_size(self, segment: Segment) -> int | None:
+        return self._latest(segment)[0]
+
+    def get_size_as_of(self, segment: Segment) -> datetime.date | None:
+        return self._latest(segment)[1]
+
+
+class SegmentSizeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SegmentSize
+        fields = ["day", "size", "entered", "left"]
+        read_only_fields = fields
+
+
+class SegmentSnapshotSerializer(serializers.ModelSerializer):
+    rules = serializers.JSONField(read_only=True, help_text="The segment's rules when the snapshot was taken.")
+    taken_by = serializers.CharField(source="taken_by_label", read_only=True)
+
+    class Meta:
+        model = SegmentSnapshot
+        fields = ["id", "segment", "name", "taken_at", "size", "rules", "taken_by"]
+        read_only_fields = fields
+
+
+class SegmentSnapshotRequestSerializer(StrictSerializerMixin, serializers.Serializer):
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=120, help_text="Defaults to the segment's name and the time."
+    )
 
 
 class SegmentRulesSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -167,7 +211,8 @@ class SegmentViewSet(OrganizationModelViewSet):
 
     ``POST /segments/preview/`` previews an unsaved rule (``{"rules": ...}``); ``/segments/{id}/preview/`` and
     ``/segments/{id}/members/`` read a saved one. Membership is computed when read, from the latest data and
-    nightly scores. Marketers and admins may write.
+    nightly scores. The nightly run records each segment's size (``size`` here, ``/segments/{id}/sizes/`` for
+    the history); ``/segments/{id}/snapshots/`` keeps static lists of members. Marketers and admins may write.
     """
 
     model = Segment
@@ -178,6 +223,9 @@ class SegmentViewSet(OrganizationModelViewSet):
     delete_service = segment_delete
     instance_argument = "segment"
     select_related = ("created_by",)
+
+    def get_queryset(self):
+        return with_latest_size(super().get_queryset())
 
     def _today(self):
         return local_today(self.organization, timezone.now())
@@ -222,3 +270,31 @@ class SegmentViewSet(OrganizationModelViewSet):
             raise NotFound(_("No such customer."))
         tree = explain_rules(segment.rules, customer=customer, today=self._today())
         return Response({"segment": segment.pk, "customer": customer.pk, "matched": tree["matched"], "rules": tree})
+
+    @extend_schema(responses=SegmentSizeSerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=DayCursorPagination)
+    def sizes(self, request, pk=None):
+        """The segment's size per nightly run, newest night first, with how many entered and left that night."""
+        segment = self.get_object()
+        page = self.paginate_queryset(segment_sizes_list(org=self.organization, segment=segment))
+        return self.get_paginated_response(SegmentSizeSerializer(page, many=True).data)
+
+    @extend_schema(methods=["GET"], request=None, responses=SegmentSnapshotSerializer(many=True))
+    @extend_schema(
+        methods=["POST"],
+        request=SegmentSnapshotRequestSerializer,
+        responses={status.HTTP_201_CREATED: SegmentSnapshotSerializer},
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
+    def snapshots(self, request, pk=None):
+        """Static snapshots of the segment: ``GET`` lists them, ``POST`` keeps who is in it now (marketers, admins)."""
+        segment = self.get_object()
+        if request.method == "POST":
+            body = SegmentSnapshotRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            snapshot = segment_snapshot_take(
+                segment=segment, actor=actor_for_request(request), name=body.validated_data.get("name", "")
+            )
+            return Response(SegmentSnapshotSerializer(snapshot).data, status=status.HTTP_201_CREATED)
+        page = self.paginate_queryset(segment_snapshots_list(org=self.organization, segment=segment))
+        return self.get_paginated_response(SegmentSnapshotSerializer(page, many=True).data)

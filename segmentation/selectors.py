@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import datetime
 
-from django.db.models import Count, F, QuerySet, Sum, Window
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import RowNumber
 
 from accounts.models import Organization
-from crm.models import Customer
-from segmentation.models import CustomerScore, ScoreChange, Segment
+from crm.models import Customer, Event
+from segmentation.models import (
+    CustomerScore,
+    ScoreChange,
+    Segment,
+    SegmentChange,
+    SegmentSize,
+    SegmentSnapshot,
+)
 from segmentation.rules import segment_queryset
 
 
@@ -84,3 +91,60 @@ def latest_score_changes(*, org: Organization, kind: str, on_or_before: datetime
         )
         .filter(recency=1)
     )
+
+
+# Segment history ---------------------------------------------------------------------------------------------
+
+
+def with_latest_size(segments: QuerySet[Segment]) -> QuerySet[Segment]:
+    """Segments annotated with their latest nightly size: ``latest_size``, ``latest_size_day``,
+    ``latest_entered`` and ``latest_left`` (all None before the first night that sized them)."""
+    latest = SegmentSize.objects.filter(segment_id=OuterRef("pk")).order_by("-day")
+    return segments.annotate(
+        latest_size=Subquery(latest.values("size")[:1]),
+        latest_size_day=Subquery(latest.values("day")[:1]),
+        latest_entered=Subquery(latest.values("entered")[:1]),
+        latest_left=Subquery(latest.values("left")[:1]),
+    )
+
+
+def segment_sizes_list(*, org: Organization, segment: Segment) -> QuerySet[SegmentSize]:
+    """One row per night the segment was sized, oldest first."""
+    return SegmentSize.objects.for_org(org).filter(segment=segment).order_by("day")
+
+
+def segment_size_histories(
+    *, org: Organization, segment_ids: list[int], since: datetime.date
+) -> dict[int, list[SegmentSize]]:
+    """The nightly sizes since a day of several segments at once (one query), oldest first per segment."""
+    histories: dict[int, list[SegmentSize]] = {segment_id: [] for segment_id in segment_ids}
+    rows = SegmentSize.objects.for_org(org).filter(segment_id__in=segment_ids, day__gte=since).order_by("day")
+    for row in rows:
+        histories[row.segment_id].append(row)
+    return histories
+
+
+def segment_snapshots_list(*, org: Organization, segment: Segment) -> QuerySet[SegmentSnapshot]:
+    return SegmentSnapshot.objects.for_org(org).filter(segment=segment).order_by("-taken_at", "-id")
+
+
+def snapshot_members(*, org: Organization, snapshot: SegmentSnapshot) -> QuerySet[Customer]:
+    """The customers kept in a snapshot (those deleted since are gone with their data)."""
+    return Customer.objects.for_org(org).filter(segment_snapshots__snapshot=snapshot).order_by("pk")
+
+
+def customer_segment_changes(*, org: Organization, customer: Customer) -> dict[int, SegmentChange]:
+    """The customer's latest entry or exit per segment, for "in since" / "out since" on the customer page."""
+    latest: dict[int, SegmentChange] = {}
+    for change in SegmentChange.objects.for_org(org).filter(customer=customer).order_by("-day", "-id")[:500]:
+        latest.setdefault(change.segment_id, change)
+    return latest
+
+
+def recent_event_names(*, org: Organization, limit: int = 50, window: int = 5000) -> list[str]:
+    """Names among the organization's most recent events, for the builder's suggestions.
+
+    Only the latest ``window`` events are read: a DISTINCT over every event is a full scan at tens of millions.
+    """
+    recent = Event.objects.for_org(org).order_by("-id").values_list("name", flat=True)[:window]
+    return sorted(set(recent))[:limit]
