@@ -30,6 +30,9 @@ class OrganizationSettingsForm(ServiceErrorsForm, forms.ModelForm):
             "high_tier_share",
             "mid_tier_share",
             "nightly_hour",
+            "campaign_frequency_cap",
+            "quiet_hours_start",
+            "quiet_hours_end",
         ]
         help_texts = {
             "churn_window_days": _("A customer with no purchase for longer than this counts as churned."),
@@ -42,6 +45,11 @@ class OrganizationSettingsForm(ServiceErrorsForm, forms.ModelForm):
             ),
             "mid_tier_share": _("Share of buying customers (0–1) in the mid tier, after the high tier (default 0.3)."),
             "nightly_hour": _("Hour of the day (0–23, your time zone) when the nightly scores are computed."),
+            "campaign_frequency_cap": _(
+                "At most this many campaign e-mails reach one customer in any 7 days, across campaigns (0: no cap)."
+            ),
+            "quiet_hours_start": _("No campaign e-mail leaves from this hour (your time zone)…"),
+            "quiet_hours_end": _("…until this hour. The same hour twice means no quiet hours."),
         }
 
     def _post_clean(self) -> None:

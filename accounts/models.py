@@ -133,6 +133,17 @@ class Organization(models.Model):
         default=Decimal("0.3"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
     )
+    campaign_frequency_cap = models.PositiveSmallIntegerField(
+        _("campaign e-mails per customer per 7 days"),
+        default=3,
+        validators=[MaxValueValidator(50)],
+    )
+    quiet_hours_start = models.PositiveSmallIntegerField(
+        _("quiet hours start (hour)"), default=21, validators=[MaxValueValidator(23)]
+    )
+    quiet_hours_end = models.PositiveSmallIntegerField(
+        _("quiet hours end (hour)"), default=8, validators=[MaxValueValidator(23)]
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:

@@ -226,6 +226,9 @@ ORGANIZATION_SETTINGS = {
     "high_tier_share",
     "mid_tier_share",
     "nightly_hour",
+    "campaign_frequency_cap",
+    "quiet_hours_start",
+    "quiet_hours_end",
 }
 
 

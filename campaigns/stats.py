@@ -106,23 +106,49 @@ def mean_uplift(
 
     None when a group has fewer than two customers (no variance to estimate).
     """
-    _check_confidence(confidence)
     t_values = np.asarray(treated, dtype=np.float64)
     c_values = np.asarray(control, dtype=np.float64)
     if not (np.all(np.isfinite(t_values)) and np.all(np.isfinite(c_values))):
         raise ValueError("values must be finite numbers.")
-    if t_values.size < 2 or c_values.size < 2:
+    return mean_uplift_from_summary(
+        treated_size=t_values.size,
+        treated_mean=float(t_values.mean()) if t_values.size else 0.0,
+        treated_variance=float(t_values.var(ddof=1)) if t_values.size > 1 else 0.0,
+        control_size=c_values.size,
+        control_mean=float(c_values.mean()) if c_values.size else 0.0,
+        control_variance=float(c_values.var(ddof=1)) if c_values.size > 1 else 0.0,
+        confidence=confidence,
+    )
+
+
+def mean_uplift_from_summary(
+    *,
+    treated_size: int,
+    treated_mean: float,
+    treated_variance: float,
+    control_size: int,
+    control_mean: float,
+    control_variance: float,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> Uplift | None:
+    """Welch's interval and t-test from each group's size, mean and sample variance (ddof=1).
+
+    The database sums revenue and squared revenue per group, so a million-customer campaign needs no
+    per-customer arrays in memory. None when a group has fewer than two customers.
+    """
+    _check_confidence(confidence)
+    if treated_size < 2 or control_size < 2:
         return None
-    mean_t, mean_c = float(t_values.mean()), float(c_values.mean())
-    var_t, var_c = float(t_values.var(ddof=1)), float(c_values.var(ddof=1))
+    mean_t, mean_c = float(treated_mean), float(control_mean)
+    var_t, var_c = max(0.0, float(treated_variance)), max(0.0, float(control_variance))
     difference = mean_t - mean_c
-    se_squared = var_t / t_values.size + var_c / c_values.size
+    se_squared = var_t / treated_size + var_c / control_size
     if se_squared == 0:
         return Uplift(mean_t, mean_c, difference, difference, difference, 1.0 if difference == 0 else 0.0,
                       difference / mean_c if mean_c else None)  # fmt: skip
     standard_error = math.sqrt(se_squared)
     degrees = se_squared**2 / (
-        (var_t / t_values.size) ** 2 / (t_values.size - 1) + (var_c / c_values.size) ** 2 / (c_values.size - 1)
+        (var_t / treated_size) ** 2 / (treated_size - 1) + (var_c / control_size) ** 2 / (control_size - 1)
     )
     t_critical = float(stats.t.ppf(0.5 + confidence / 2, degrees))
     p_value = float(2 * stats.t.sf(abs(difference) / standard_error, degrees))

@@ -11,6 +11,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.db.models import ProtectedError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -65,6 +66,9 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, ProtectedError):
+        users = sorted({str(obj) for obj in exc.protected_objects})[:5]
+        exc = Conflict(_("It is still used by: %(users)s. Remove those first.") % {"users": ", ".join(users)})
     elif isinstance(exc, IntegrityError):
         # Services turn the integrity errors they can explain into field errors; one that gets here lost a
         # race we did not foresee. Say so (409) and keep the traceback in the log rather than a bare 500.

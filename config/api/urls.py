@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from campaigns import api as campaigns_api
 from crm import api as crm_api
 from crm.imports import api as import_api
 from reporting import api as reporting_api
@@ -27,5 +28,6 @@ router.register("cohorts", reporting_api.CohortCellViewSet, basename="cohort")
 router.register("alerts", reporting_api.AlertViewSet, basename="alert")
 router.register("models/clv", retention_api.ClvModelReportViewSet, basename="clv-model")
 router.register("segments", segmentation_api.SegmentViewSet, basename="segment")
+router.register("campaigns", campaigns_api.CampaignViewSet, basename="campaign")
 
 api_v1_patterns = router.urls

@@ -147,6 +147,9 @@ CELERY_BEAT_SCHEDULE = {
     # built up while no worker ran does not enqueue the same runs many times over.
     # Imports whose worker died (their rows were rolled back) are run again from the start.
     "imports-requeue-stale": {"task": "crm.tasks.requeue_stale_imports", "schedule": crontab(minute="*/5")},
+    # Every minute: scheduled campaigns start, recurring ones enroll newcomers (hourly), claims of dead workers
+    # are recovered and lost batches queued again (campaigns.services.campaigns_tick).
+    "campaigns-tick": {"task": "campaigns.tasks.tick", "schedule": crontab(minute="*"), "options": {"expires": 50}},
     # NIGHTLY_FANOUT_MINUTE is a crontab minute field: "5" (the default) is once an hour; "*" checks every
     # minute, for staging and the integration test that watches beat start a run.
     "nightly-fanout": {
@@ -163,6 +166,14 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="custops <noreply@custops.local>")
+# A mail server that does not answer within this many seconds counts as down (the send is retried later).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# Where customers reach custops from their mailbox: tracking pixel, click redirects, unsubscribe links.
+CUSTOPS_PUBLIC_URL = env("CUSTOPS_PUBLIC_URL", default="http://127.0.0.1:8000")
+# Campaign sending (campaigns/services.py): messages per task, and how long a claimed delivery may stay
+# "sending" before its worker is presumed dead (longer than a batch can take with EMAIL_TIMEOUT per message).
+CAMPAIGN_BATCH_SIZE = env.int("CAMPAIGN_BATCH_SIZE", default=200)
+CAMPAIGN_CLAIM_LEASE_SECONDS = env.int("CAMPAIGN_CLAIM_LEASE_SECONDS", default=15 * 60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

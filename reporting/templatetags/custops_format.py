@@ -47,3 +47,12 @@ def heat(value) -> str:
     if number is None:
         return "0"
     return f"{min(max(number, 0.0), 1.0):.3f}"
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` in a template (None when missing)."""
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
