@@ -349,12 +349,12 @@ def delivery_counts_by_campaign(*, org: Organization) -> dict[int, dict[str, int
     return counts
 
 
-def variant_previews(*, campaign: Campaign, today: datetime.date) -> list[dict]:
+def variant_previews(*, campaign: Campaign, today: datetime.date, customer_id: int | None = None) -> list[dict]:
     """Each variant rendered for one customer of the audience (or an example person when it is empty)."""
-    try:
+    if customer_id is not None:
+        customer = Customer.objects.for_org(campaign.organization).filter(pk=customer_id).first()
+    else:
         customer = eligible_audience(campaign=campaign, today=today).select_related("score").order_by("pk").first()
-    except Exception:
-        customer = None
     if customer is None:
         customer = Customer(name="Alex Example", email="alex@example.com")
     previews = []

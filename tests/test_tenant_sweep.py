@@ -54,6 +54,12 @@ PAGE_KWARG_MODELS: dict[tuple[str, str], str] = {
 }
 
 
+#: Public routes reached from customers' mailboxes by a signed link (open pixel, click redirect, unsubscribe).
+#: They carry no organization of their own: the signed delivery id in the token decides everything, so the
+#: holder of a genuine link is meant to reach that one delivery. Forged and altered tokens are tested in
+#: tests/campaigns/test_results_and_tracking.py.
+SIGNED_LINK_ROUTES = {"campaigns:track-open", "campaigns:track-click", "campaigns:unsubscribe"}
+
 # Route discovery ---------------------------------------------------------------------------------------------
 
 
@@ -95,6 +101,8 @@ def _walk(
             if _is_excluded(entry.callback) or "format" in entry_kwargs:
                 continue  # ``format`` routes are DRF's suffix twins of routes swept already
             name = ":".join((*namespaces, entry.name)) if entry.name else None
+            if name in SIGNED_LINK_ROUTES:
+                continue
             yield Route(prefix + str(entry.pattern).lstrip("^"), name, entry_kwargs, entry.callback)
 
 
