@@ -140,7 +140,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+# Seconds before Redis gives a task that a worker took but never acknowledged (the worker was SIGKILLed, its
+# host lost) to another worker. Keep it above the longest retry countdown, or a waiting retry is delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)}
 CELERY_BEAT_SCHEDULE = {
     # Hourly: each organization's run starts once its chosen hour (Organization.nightly_hour, its own time zone)
     # has come, and only once per day. A fanout still queued when the next one is sent is dropped, so a backlog
@@ -159,7 +161,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Without a mail server (the demo), e-mail is written to files under var/sent-mail/, one file per connection.
+EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(VAR_DIR / "sent-mail"))
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
