@@ -84,7 +84,7 @@ class CampaignForm(ServiceErrorsForm):
             "channel": campaign.channel,
             "segment": campaign.segment_id,
             "tier": campaign.tier,
-            "holdout_percent": campaign.holdout_share * 100,
+            "holdout_percent": (campaign.holdout_share * 100).quantize(Decimal("0.1")),
             "attribution_days": campaign.attribution_days,
             "cost": campaign.cost,
             "send_at": campaign.send_at,

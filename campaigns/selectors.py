@@ -370,7 +370,7 @@ def variant_previews(*, campaign: Campaign, today: datetime.date, customer_id: i
     return previews
 
 
-def uplift_chart(results: CampaignResults, *, width: int = 560) -> dict | None:
+def uplift_chart(results: CampaignResults, *, width: int = 680) -> dict | None:
     """Geometry of the revenue-uplift chart: each variant's estimate and 95% interval around a zero line."""
     rows = [(g, results.revenue_uplift.get(g.key)) for g in results.groups if g.variant is not None]
     rows = [(g, u) for g, u in rows if u is not None]
@@ -379,19 +379,23 @@ def uplift_chart(results: CampaignResults, *, width: int = 560) -> dict | None:
     low = min(0.0, *(u.low for _, u in rows))
     high = max(0.0, *(u.high for _, u in rows))
     span = (high - low) or 1.0
-    margin = 20
+    left, right = 190, 20
 
     def x(value: float) -> float:
-        return round(margin + (value - low) / span * (width - 2 * margin), 1)
+        return round(left + (value - low) / span * (width - left - right), 1)
 
+    height = 50 + 40 * len(rows)
     return {
         "width": width,
-        "height": 40 + 36 * len(rows),
+        "height": height,
         "zero": x(0.0),
+        "axis_y": height - 22,
+        "axis_low": {"x": x(low), "value": low},
+        "axis_high": {"x": x(high), "value": high},
         "rows": [
             {
                 "label": g.label,
-                "y": 30 + 36 * index,
+                "y": 24 + 40 * index,
                 "low": x(u.low),
                 "high": x(u.high),
                 "point": x(u.difference),

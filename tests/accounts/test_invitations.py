@@ -89,6 +89,9 @@ def test_organization_names_with_line_breaks_are_refused(client, org, admin_user
         "nightly_hour": 2,
         "high_tier_share": "0.1",
         "mid_tier_share": "0.3",
+        "campaign_frequency_cap": 3,
+        "quiet_hours_start": 21,
+        "quiet_hours_end": 8,
     }
     response = client.post(reverse("accounts:organization-settings"), data)
     assert set(response.context["form"].errors) == {"name", "currency"}

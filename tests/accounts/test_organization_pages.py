@@ -44,6 +44,9 @@ def test_admin_saves_settings(client, org, admin_user):
         "nightly_hour": 3,
         "high_tier_share": "0.1",
         "mid_tier_share": "0.3",
+        "campaign_frequency_cap": 3,
+        "quiet_hours_start": 21,
+        "quiet_hours_end": 8,
     }
     response = client.post(reverse("accounts:organization-settings"), data)
     assert response.status_code == 302
@@ -71,6 +74,9 @@ def test_bad_settings_are_shown_next_to_their_field_and_nothing_changes(client, 
         "nightly_hour": 2,
         "high_tier_share": "0.1",
         "mid_tier_share": "0.3",
+        "campaign_frequency_cap": 3,
+        "quiet_hours_start": 21,
+        "quiet_hours_end": 8,
     }
     response = client.post(reverse("accounts:organization-settings"), data)
     assert response.status_code == 200

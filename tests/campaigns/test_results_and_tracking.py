@@ -78,7 +78,9 @@ def test_results_count_conversions_and_revenue_in_the_attribution_window_per_gro
 
 
 def test_open_pixel_and_click_redirect_are_signed_and_counted(client, sent_campaign):
-    delivery = Delivery.objects.filter(campaign=sent_campaign, status=DeliveryStatus.SENT).first()
+    delivery = Delivery.objects.filter(
+        campaign=sent_campaign, status=DeliveryStatus.SENT, variant__position=0
+    ).first()  # variant A's body has a link
     message = next(m for m in mail.outbox if m.to[0] == delivery.customer.email)
     html = message.alternatives[0][0]
     pixel = html.split('<img src="')[1].split('"')[0].replace("http://127.0.0.1:8000", "")
