@@ -22,7 +22,9 @@ class CampaignForm(ServiceErrorsForm):
     name = forms.CharField(label=_("Name"), max_length=120)
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     channel = forms.ChoiceField(label=_("Channel"), choices=CampaignChannel.choices)
-    segment = forms.ModelChoiceField(label=_("Segment"), queryset=Segment.objects.none(), required=False)
+    segment = forms.ModelChoiceField(
+        label=_("Segment"), queryset=Segment.objects.none(), required=False, empty_label=_("No segment (tier only)")
+    )
     tier = forms.ChoiceField(label=_("Tier"), choices=[("", _("Any tier")), *list(Tier.choices)], required=False)
     holdout_percent = forms.DecimalField(
         label=_("Hold-out (%)"),

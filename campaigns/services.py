@@ -14,10 +14,12 @@ Sending follows the delivery state machine of ``campaigns/models.py``. The rules
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import re
 import smtplib
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -333,7 +335,8 @@ def tier_campaigns_create(*, org: Organization, actor: Actor, suffix: str = "") 
     """The playbook's three draft campaigns (high / mid / potential), with A/B variants and a 10% hold-out."""
     suffix = suffix or local_today(org, timezone.now()).isoformat()
     created = []
-    for play in TIER_PLAYBOOK:
+    # Created potential → high, so the newest-first campaign list shows the high tier on top.
+    for play in reversed(TIER_PLAYBOOK):
         name = f"{play['name']} ({suffix})"
         if Campaign.objects.for_org(org).filter(name__iexact=name).exists():
             raise ValidationError({"name": [_("The tier campaigns named “%(name)s” exist already.") % {"name": name}]})
@@ -350,7 +353,7 @@ def tier_campaigns_create(*, org: Organization, actor: Actor, suffix: str = "") 
     Campaign.objects.filter(pk__in=[c.pk for c in created]).update(kind=CampaignKind.TIER)
     for campaign in created:
         campaign.kind = CampaignKind.TIER
-    return created
+    return created[::-1]
 
 
 # Launching and enrolling ---------------------------------------------------------------------------------------
@@ -530,8 +533,9 @@ def _claim(campaign: Campaign, ids: Iterable[int], now: datetime.datetime) -> tu
     """Claim the batch's pending rows; rows a customer may no longer receive are skipped with the reason."""
     org = campaign.organization
     with transaction.atomic():
+        # Lock the delivery rows only: PostgreSQL cannot lock the nullable side of the outer join to variant.
         rows = list(
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=list(ids), campaign=campaign, status=DeliveryStatus.PENDING)
             .select_related("customer", "variant")
             .order_by("pk")
@@ -658,6 +662,10 @@ def smtp_send_marked(smtp: smtplib.SMTP, email: EmailMultiAlternatives, before_f
     data = _LEADING_DOT.sub(b"..", _LINE_ENDINGS.sub(b"\r\n", email.message().as_bytes(linesep="\r\n")))
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
+    # The body and the final dot are two writes: with Nagle's algorithm the dot would wait for the server to
+    # acknowledge the body, which it delays (40 ms on Linux) while it waits for the dot: 25 messages/s at most.
+    with contextlib.suppress(AttributeError, OSError):
+        smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     smtp.send(data)
     before_final_dot()
     smtp.send(b".\r\n")
@@ -743,7 +751,10 @@ def deliveries_send(*, campaign_id: int, delivery_ids: list[int], now: datetime.
                 )
                 outcome.bounced += 1
             except smtplib.SMTPResponseException as exc:
-                if 400 <= exc.smtp_code < 500 and not handed_over:
+                if 400 <= exc.smtp_code < 500:
+                    if handed_over:
+                        # A 4xx answer to the final dot is a definite "not taken, try later": safe to resend.
+                        Delivery.objects.filter(pk=row.pk).update(status=DeliveryStatus.SENDING)
                     raise TransientSendError(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
                 status = DeliveryStatus.UNKNOWN if handed_over and exc.smtp_code < 500 else DeliveryStatus.FAILED
                 _mark(row, status, error=f"{exc.smtp_code} {_text(exc.smtp_error)}")
