@@ -191,7 +191,8 @@ class Delivery(TenantModel):
         ]
         indexes = [
             models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
-            models.Index(fields=["organization", "customer", "sent_at"], name="delivery_customer_sent"),
+            # The frequency cap: a customer's messages claimed in the last 7 days, across campaigns.
+            models.Index(fields=["organization", "customer", "claimed_at"], name="delivery_customer_claimed"),
         ]
 
     def __str__(self) -> str:

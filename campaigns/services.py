@@ -551,7 +551,7 @@ def _claim(campaign: Campaign, ids: Iterable[int], now: datetime.datetime) -> tu
                 .filter(
                     customer_id__in=[row.customer_id for row in rows],
                     status__in=MESSAGED_STATUSES,
-                    sent_at__gte=now - FREQUENCY_WINDOW,
+                    claimed_at__gte=now - FREQUENCY_WINDOW,
                 )
                 .exclude(campaign=campaign)
                 .values("customer_id")

@@ -18,17 +18,29 @@ logger = logging.getLogger(__name__)
 RETRY_DELAYS = (30, 60, 120, 300, 600, 1200, 1800)
 
 
+#: Run eagerly (no broker to schedule a retry), a refused batch is tried again at once this many times; then its
+#: rows stay pending for the next tick.
+EAGER_ATTEMPTS = 3
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=len(RETRY_DELAYS))
 def send_batch(self, campaign_id: int, delivery_ids: list[int]) -> dict[str, int]:
-    try:
-        outcome = services.deliveries_send(campaign_id=campaign_id, delivery_ids=delivery_ids)
-    except services.TransientSendError as exc:
-        delay = RETRY_DELAYS[min(self.request.retries, len(RETRY_DELAYS) - 1)]
-        logger.warning("campaign %s: mail server unavailable (%s); retrying in %s s", campaign_id, exc, delay)
-        if self.request.retries >= self.max_retries:
-            # Rows were given back as pending; the minute tick queues them again later.
-            return {"sent": 0, "retry_exhausted": 1}
-        raise self.retry(exc=exc, countdown=delay) from exc
+    attempts = EAGER_ATTEMPTS if self.request.is_eager else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            outcome = services.deliveries_send(campaign_id=campaign_id, delivery_ids=delivery_ids)
+            break
+        except services.TransientSendError as exc:
+            logger.warning("campaign %s: mail server unavailable (%s)", campaign_id, exc)
+            if self.request.is_eager:
+                if attempt == attempts:
+                    return {"sent": 0, "left_pending": len(delivery_ids)}
+                continue
+            if self.request.retries >= self.max_retries:
+                # Rows were given back as pending; the minute tick queues them again later.
+                return {"sent": 0, "left_pending": len(delivery_ids)}
+            delay = RETRY_DELAYS[min(self.request.retries, len(RETRY_DELAYS) - 1)]
+            raise self.retry(exc=exc, countdown=delay) from exc
     if outcome.deferred_until is not None:
         # Quiet hours: come back when they end. Run eagerly (no broker), the rows stay pending for the tick.
         if not self.request.is_eager:

@@ -190,7 +190,7 @@ def test_the_frequency_cap_counts_other_campaigns_of_the_last_seven_days(org, au
         SkipReason.FREQUENCY_CAP
     }
     # A week later the cap has room again.
-    Delivery.objects.filter(campaign=first).update(sent_at=timezone.now() - datetime.timedelta(days=8))
+    Delivery.objects.filter(campaign=first).update(claimed_at=timezone.now() - datetime.timedelta(days=8))
     third = make_campaign(tier="high", holdout_share=Decimal("0"))
     services.campaign_launch(campaign=third, actor=marketer_actor)
     assert len(mail.outbox) == 120

@@ -1,0 +1,110 @@
+"""Sending over a real SMTP conversation (an aiosmtpd server in this process): bounces, refusals, time-outs."""
+
+from __future__ import annotations
+
+import socket
+from decimal import Decimal
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from campaigns import services
+from campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Suppression
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Sink:
+    """Accepts mail, except: addresses in ``unknown`` get 550 at RCPT; the first ``busy`` messages get 451."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str]] = []
+        self.unknown: set[str] = set()
+        self.busy = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
+        if address in self.unknown:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
+        if self.busy > 0:
+            self.busy -= 1
+            return "451 4.3.0 Try again later"
+        message_id = next(
+            line.split(":", 1)[1].strip()
+            for line in envelope.content.decode().splitlines()
+            if line.lower().startswith("message-id:")
+        )
+        self.received.append((envelope.rcpt_tos[0], message_id))
+        return "250 Accepted"
+
+
+@pytest.fixture
+def sink(settings):
+    handler = Sink()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_TIMEOUT = 5
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def _awake(org):
+    org.quiet_hours_start = org.quiet_hours_end = 0
+    org.save()
+
+
+def test_every_recipient_gets_one_message_and_a_refused_address_bounces_and_is_suppressed(
+    org, audience, make_campaign, marketer_actor, sink
+):
+    refused = audience["consenting"][0].email
+    sink.unknown.add(refused)
+    campaign = make_campaign(tier="high", holdout_share=Decimal("0"))
+
+    services.campaign_launch(campaign=campaign, actor=marketer_actor)
+
+    bounced = Delivery.objects.get(campaign=campaign, customer=audience["consenting"][0])
+    assert bounced.status == DeliveryStatus.BOUNCED and bounced.error.startswith("550")
+    assert Suppression.objects.for_org(org).filter(email=refused, reason="bounce").exists()
+    sent = Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.SENT)
+    assert sorted(sink.received) == sorted((d.customer.email, d.message_id) for d in sent.select_related("customer"))
+    assert sent.count() == 59 and len({to for to, _ in sink.received}) == 59
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.SENT
+
+
+def test_a_temporary_refusal_gives_the_batch_back_and_a_retry_sends_it_once(
+    org, audience, make_campaign, marketer_actor, sink
+):
+    sink.busy = 1
+    campaign = make_campaign(tier="high", holdout_share=Decimal("0"))
+
+    services.campaign_launch(campaign=campaign, actor=marketer_actor)  # the eager task retries the batch
+
+    assert Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.SENT).count() == 60
+    assert len(sink.received) == 60 and len({to for to, _ in sink.received}) == 60
+
+
+def test_an_unreachable_server_leaves_every_delivery_waiting(org, audience, make_campaign, marketer_actor, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = free_port()  # nothing listens
+    settings.EMAIL_TIMEOUT = 2
+    campaign = make_campaign(tier="high", holdout_share=Decimal("0"))
+
+    services.campaign_launch(campaign=campaign, actor=marketer_actor)
+
+    assert Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.PENDING).count() == 60
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.SENDING
