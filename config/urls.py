@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("accounts/", include("accounts.urls")),
     path("reports/", include("reporting.urls")),
+    path("segments/", include("segmentation.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
