@@ -413,6 +413,10 @@
     showJson(true);
   } else {
     tree = start.tree;
+    // The builder shows the errors next to their conditions (and the live count lists them), so the server's
+    // list, written for pages without JavaScript, would only repeat them with paths that may have moved.
+    var serverList = document.getElementById("rule-error-list");
+    if (serverList) serverList.hidden = true;
     if (JSON.stringify(tree) !== JSON.stringify(JSON.parse(textarea.value))) textarea.value = JSON.stringify(tree, null, 2);
     showJson(false);
     render();
