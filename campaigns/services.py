@@ -756,8 +756,7 @@ def deliveries_send(*, campaign_id: int, delivery_ids: list[int], now: datetime.
                         # A 4xx answer to the final dot is a definite "not taken, try later": safe to resend.
                         Delivery.objects.filter(pk=row.pk).update(status=DeliveryStatus.SENDING)
                     raise TransientSendError(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
-                status = DeliveryStatus.UNKNOWN if handed_over and exc.smtp_code < 500 else DeliveryStatus.FAILED
-                _mark(row, status, error=f"{exc.smtp_code} {_text(exc.smtp_error)}")
+                _mark(row, DeliveryStatus.FAILED, error=f"{exc.smtp_code} {_text(exc.smtp_error)}")
                 outcome.failed += 1
             except (smtplib.SMTPException, OSError) as exc:  # dropped connection, timeout, refused
                 if handed_over:
