@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, F, QuerySet, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -384,55 +384,102 @@ def _restore_membership_before(org: Organization, segment: Segment, day: datetim
     SegmentSize.objects.for_org(org).filter(segment=segment, day__gt=day).delete()
 
 
+#: Scratch table holding one segment's members for the night while the stored membership is compared with it.
+NIGHT_MEMBERS = "segment_night_members"
+
+#: The night's comparison, one statement per step, each over whole sets (``EXISTS`` / ``NOT EXISTS`` on the
+#: unique (segment, customer) index and the scratch table's key). Run in this order: the exits are read before
+#: the leavers are deleted, the entries before the newcomers are inserted.
+_NIGHT_STATEMENTS = (
+    # A re-run after the data changed: drop the night's entries and exits that no longer hold.
+    """DELETE FROM {changes} WHERE organization_id = %(org)s AND segment_id = %(segment)s AND day = %(day)s
+       AND kind = %(entered)s AND (
+         EXISTS (SELECT 1 FROM {members} m WHERE m.segment_id = %(segment)s AND m.customer_id = {changes}.customer_id)
+         OR NOT EXISTS (SELECT 1 FROM {night} n WHERE n.customer_id = {changes}.customer_id))""",
+    """DELETE FROM {changes} WHERE organization_id = %(org)s AND segment_id = %(segment)s AND day = %(day)s
+       AND kind = %(left)s AND (
+         NOT EXISTS (SELECT 1 FROM {members} m WHERE m.segment_id = %(segment)s AND m.customer_id = {changes}.customer_id)
+         OR EXISTS (SELECT 1 FROM {night} n WHERE n.customer_id = {changes}.customer_id))""",
+    # Entries: in tonight's set, not a member before, not already recorded tonight.
+    """INSERT INTO {changes} (organization_id, segment_id, customer_id, day, kind)
+       SELECT %(org)s, %(segment)s, n.customer_id, %(day)s, %(entered)s FROM {night} n
+       WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.segment_id = %(segment)s AND m.customer_id = n.customer_id)
+       AND NOT EXISTS (SELECT 1 FROM {changes} c WHERE c.segment_id = %(segment)s AND c.day = %(day)s
+                       AND c.kind = %(entered)s AND c.customer_id = n.customer_id)""",
+    # Exits: a member before, not in tonight's set, not already recorded tonight.
+    """INSERT INTO {changes} (organization_id, segment_id, customer_id, day, kind)
+       SELECT %(org)s, %(segment)s, m.customer_id, %(day)s, %(left)s FROM {members} m
+       WHERE m.organization_id = %(org)s AND m.segment_id = %(segment)s
+       AND NOT EXISTS (SELECT 1 FROM {night} n WHERE n.customer_id = m.customer_id)
+       AND NOT EXISTS (SELECT 1 FROM {changes} c WHERE c.segment_id = %(segment)s AND c.day = %(day)s
+                       AND c.kind = %(left)s AND c.customer_id = m.customer_id)""",
+    """DELETE FROM {members} WHERE organization_id = %(org)s AND segment_id = %(segment)s
+       AND NOT EXISTS (SELECT 1 FROM {night} n WHERE n.customer_id = {members}.customer_id)""",
+    """INSERT INTO {members} (organization_id, segment_id, customer_id)
+       SELECT %(org)s, %(segment)s, n.customer_id FROM {night} n
+       WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.segment_id = %(segment)s AND m.customer_id = n.customer_id)""",
+)
+
+
+def _night_members_fill(members: QuerySet[Customer]) -> None:
+    """Evaluate the segment's rule once, into the scratch table (a temporary table, private to the transaction).
+
+    The rule's query is written at the top level of an ``INSERT ... SELECT``, never nested in another query,
+    so every compiled condition reads its columns exactly as ``segment_queryset`` wrote them.
+    """
+    sql, params = members.values(chosen_id=F("pk")).order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {NIGHT_MEMBERS} (customer_id bigint PRIMARY KEY) ON COMMIT DROP"
+            )
+        else:
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {NIGHT_MEMBERS} (customer_id integer PRIMARY KEY)")
+        cursor.execute(f"DELETE FROM {NIGHT_MEMBERS}")  # noqa: S608
+        # Only our own identifiers are interpolated; the rule's values stay bound parameters.
+        cursor.execute(
+            f"INSERT INTO {NIGHT_MEMBERS} (customer_id) SELECT chosen.chosen_id FROM ({sql}) AS chosen",  # noqa: S608
+            params,
+        )
+
+
 def _segment_membership_refresh(
     org: Organization, segment: Segment, members: QuerySet[Customer], day: datetime.date
 ) -> SegmentSize:
     """Bring one segment's stored membership to ``members`` and record the night's entries, exits and size.
 
-    Every step is one statement over sets (``EXISTS`` / ``NOT EXISTS`` on the unique (segment, customer)
-    index), never a loop over customers. A re-run of the same night keeps the change rows that still hold.
+    The rule is evaluated once; the comparison is a handful of set statements (``_NIGHT_STATEMENTS``), never a
+    loop over customers. A re-run of the same night keeps the change rows that still hold.
     """
     _restore_membership_before(org, segment, day)
-    memberships = SegmentMembership.objects.for_org(org).filter(segment=segment)
+    _night_members_fill(members)
+    quote = connection.ops.quote_name
+    tables = {
+        "members": quote(SegmentMembership._meta.db_table),
+        "changes": quote(SegmentChange._meta.db_table),
+        "night": NIGHT_MEMBERS,
+    }
+    params = {
+        "org": org.pk,
+        "segment": segment.pk,
+        "day": day,
+        "entered": SegmentChangeKind.ENTERED.value,
+        "left": SegmentChangeKind.LEFT.value,
+    }
+    with connection.cursor() as cursor:
+        for statement in _NIGHT_STATEMENTS:
+            cursor.execute(statement.format(**tables), params)
+        cursor.execute(f"DELETE FROM {NIGHT_MEMBERS}")  # noqa: S608
     changes = SegmentChange.objects.for_org(org).filter(segment=segment, day=day)
-    entries = changes.filter(kind=SegmentChangeKind.ENTERED)
-    exits = changes.filter(kind=SegmentChangeKind.LEFT)
-
-    matches = Exists(members.filter(pk=OuterRef("customer_id")))  # for rows that carry a customer_id
-    was_member = Exists(memberships.filter(customer_id=OuterRef("customer_id")))
-    is_member = Exists(memberships.filter(customer_id=OuterRef("pk")))  # for customer rows
-
-    # A re-run after the data changed: drop the night's entries and exits that no longer hold.
-    entries.filter(Q(was_member) | ~Q(matches)).delete()
-    exits.filter(~Q(was_member) | Q(matches)).delete()
-    fixed = {"organization": org.pk, "segment": segment.pk, "day": day, "kind": SegmentChangeKind.ENTERED.value}
-    _insert_from(
-        SegmentChange,
-        fixed,
-        "customer",
-        members.filter(~Q(is_member), ~Q(Exists(entries.filter(customer_id=OuterRef("pk"))))).values(chosen_id=F("pk")),
-    )
-    _insert_from(
-        SegmentChange,
-        {**fixed, "kind": SegmentChangeKind.LEFT.value},
-        "customer",
-        memberships.filter(~Q(matches), ~Q(Exists(exits.filter(customer_id=OuterRef("customer_id"))))).values(
-            chosen_id=F("customer_id")
-        ),
-    )
-
-    memberships.filter(~Q(matches)).delete()
-    _insert_from(
-        SegmentMembership,
-        {"organization": org.pk, "segment": segment.pk},
-        "customer",
-        members.filter(~Q(is_member)).values(chosen_id=F("pk")),
-    )
     size, _created = SegmentSize.objects.update_or_create(
         organization=org,
         segment=segment,
         day=day,
-        defaults={"size": memberships.count(), "entered": entries.count(), "left": exits.count()},
+        defaults={
+            "size": SegmentMembership.objects.for_org(org).filter(segment=segment).count(),
+            "entered": changes.filter(kind=SegmentChangeKind.ENTERED).count(),
+            "left": changes.filter(kind=SegmentChangeKind.LEFT).count(),
+        },
     )
     return size
 

@@ -235,3 +235,48 @@ def test_a_snapshot_name_longer_than_120_characters_is_refused(org, high):
         segment_snapshot_take(segment=high, actor=Actor(label="test"), name="x" * 121)
     assert "name" in error.value.message_dict
     assert not SegmentSnapshot.objects.exists()
+
+
+def test_the_stored_membership_equals_the_live_query_for_every_kind_of_condition(org):
+    """Each compiler's SQL and parameters (dates, decimals, JSON, LIKE patterns) survive the INSERT ... SELECT."""
+    from segmentation.rules import segment_queryset
+    from tests.factories import ChannelFactory, EventFactory, OrderFactory
+
+    web = ChannelFactory(organization=org, code="web")
+    rich = scored(org, "RICH", "high")
+    rich.tags, rich.attributes, rich.email, rich.channel = ["vip"], {"city": "Shanghai"}, "rich@shop.example", web
+    rich.save()
+    OrderFactory(customer=rich, channel=web, amount=Decimal("700"))
+    OrderFactory(customer=rich, amount=Decimal("100"))
+    EventFactory(customer=rich, name="app_open")
+    other = scored(org, "OTHER", "mid")
+    OrderFactory(customer=other, amount=Decimal("5"))
+    rule = {
+        "any": [
+            {
+                "all": [
+                    {"field": "tags", "op": "contains", "value": "vip"},
+                    {"field": "attributes.city", "op": "in", "value": ["Shanghai", "Hangzhou"]},
+                    {"field": "email", "op": "contains", "value": "%SHOP%"[1:-1]},
+                    {"field": "orders_revenue", "op": "between", "value": [500, 5000.5]},
+                    {"field": "orders_count", "op": "gte", "value": 2},
+                    {"field": "bought_channel", "op": "eq", "value": "web"},
+                    {"field": "channel", "op": "in", "value": ["web"]},
+                    {"field": "customer_value", "op": "gte", "value": 0.5},
+                    {"field": "created_days_ago", "op": "gte", "value": 1},
+                    {"field": "last_order_days_ago", "op": "lte", "value": 3650},
+                    {"event": "app_open", "op": "did", "within_days": 3650},
+                    {"not": {"field": "phone", "op": "starts_with", "value": "+1"}},
+                ]
+            },
+            {"field": "name", "op": "eq", "value": "100% not a name"},
+        ]
+    }
+    segment = Segment.objects.create(organization=org, name="Everything", rules=rule)
+    today = datetime.date.today()
+
+    segment_memberships_refresh(org=org, as_of=today)
+
+    live = set(segment_queryset(rule, org=org, today=today).values_list("external_id", flat=True))
+    assert live == {"RICH"}
+    assert members(segment) == live
