@@ -28,6 +28,7 @@ from accounts.timekeeping import local_today
 from campaigns import selectors, services
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign, CampaignStatus
+from segmentation.models import Segment, Tier
 
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -63,9 +64,20 @@ def tier_campaigns_create_view(request: HttpRequest) -> HttpResponse:
     return redirect("campaigns:campaign-list")
 
 
+def _initial_from_query(request: HttpRequest) -> dict:
+    """``?segment=ID`` or ``?tier=high`` preselect the audience (links from segment and tier pages)."""
+    initial: dict = {}
+    segment = request.GET.get("segment", "")
+    if segment.isdigit() and Segment.objects.for_org(request.organization).filter(pk=int(segment)).exists():
+        initial["segment"] = int(segment)
+    if request.GET.get("tier") in Tier.values:
+        initial["tier"] = request.GET["tier"]
+    return initial
+
+
 def _save(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
     org = request.organization
-    initial = CampaignForm.initial_for(campaign) if campaign else {}
+    initial = CampaignForm.initial_for(campaign) if campaign else _initial_from_query(request)
     form = CampaignForm(request.POST or None, org=org, initial=initial)
     if request.method == "POST" and form.is_valid():
         actor = Actor(user=request.user)

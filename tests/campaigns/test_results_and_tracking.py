@@ -284,3 +284,17 @@ def test_tier_playbook_button_creates_the_three_drafts(client, org, marketer_use
     assert response.status_code == 200
     assert Campaign.objects.for_org(org).filter(kind="tier").count() == 3
     assert timezone.localdate().isoformat()[:4] in response.content.decode()
+
+
+def test_the_new_campaign_page_preselects_a_segment_of_ours_only(client, org, other_org, marketer_user, high_segment):
+    from accounts.services import SYSTEM
+    from segmentation.services import segment_create
+
+    theirs = segment_create(org=other_org, actor=SYSTEM, name="Theirs", rules=high_segment.rules)
+    client.force_login(marketer_user)
+
+    ours = client.get(reverse("campaigns:campaign-create") + f"?segment={high_segment.pk}&tier=mid")
+    other = client.get(reverse("campaigns:campaign-create") + f"?segment={theirs.pk}&tier=bogus")
+
+    assert ours.context["form"].initial == {"segment": high_segment.pk, "tier": "mid"}
+    assert other.context["form"].initial == {}
