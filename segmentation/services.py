@@ -359,37 +359,90 @@ def _insert_from(model: type[models.Model], fixed: dict[str, Any], column: str, 
         return max(cursor.rowcount, 0)
 
 
+#: Scratch table holding a set of customer ids while the stored membership is compared with it: a temporary
+#: table, private to the connection and (on PostgreSQL) dropped at the commit.
+NIGHT_MEMBERS = "segment_night_members"
+
+
+def _night_fill(source: QuerySet) -> None:
+    """Replace the scratch table's ids with those ``source`` selects (as ``chosen_id``), in one statement.
+
+    ``source`` is written at the top level of an ``INSERT ... SELECT``, never nested in another query, so a
+    segment's compiled conditions read their columns exactly as ``segment_queryset`` wrote them. PostgreSQL
+    never analyses temporary tables by itself; without real row counts it can pick a nested loop over two
+    large sets.
+    """
+    sql, params = source.order_by().query.sql_with_params()
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        if postgres:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {NIGHT_MEMBERS} (customer_id bigint PRIMARY KEY) ON COMMIT DROP"
+            )
+        else:
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {NIGHT_MEMBERS} (customer_id integer PRIMARY KEY)")
+        cursor.execute(f"DELETE FROM {NIGHT_MEMBERS}")  # noqa: S608
+        # Only our own identifiers are interpolated; the rule's values stay bound parameters.
+        cursor.execute(
+            f"INSERT INTO {NIGHT_MEMBERS} (customer_id) SELECT chosen.chosen_id FROM ({sql}) AS chosen",  # noqa: S608
+            params,
+        )
+        if postgres:
+            cursor.execute(f"ANALYZE {NIGHT_MEMBERS}")
+
+
+def _night_execute(statement: str, org: Organization, segment: Segment, day: datetime.date) -> None:
+    quote = connection.ops.quote_name
+    tables = {
+        "members": quote(SegmentMembership._meta.db_table),
+        "changes": quote(SegmentChange._meta.db_table),
+        "night": NIGHT_MEMBERS,
+    }
+    params = {
+        "org": org.pk,
+        "segment": segment.pk,
+        "day": day,
+        "entered": SegmentChangeKind.ENTERED.value,
+        "left": SegmentChangeKind.LEFT.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(statement.format(**tables), params)
+
+
+_DELETE_NIGHT_FROM_MEMBERS = """DELETE FROM {members} WHERE organization_id = %(org)s AND segment_id = %(segment)s
+    AND EXISTS (SELECT 1 FROM {night} n WHERE n.customer_id = {members}.customer_id)"""
+_INSERT_NIGHT_INTO_MEMBERS = """INSERT INTO {members} (organization_id, segment_id, customer_id)
+    SELECT %(org)s, %(segment)s, n.customer_id FROM {night} n
+    WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.segment_id = %(segment)s AND m.customer_id = n.customer_id)"""
+
+
 def _restore_membership_before(org: Organization, segment: Segment, day: datetime.date) -> None:
     """Put the stored membership back to how the night before ``day`` left it, by undoing the changes since.
 
     Entries and exits alternate per customer, so the sum of +1 per entry and -1 per exit since ``day`` says
-    which way a customer moved: +1 was outside before, -1 was inside, 0 is where they started.
+    which way a customer moved: +1 was outside before, -1 was inside, 0 is where they started. A first run
+    of a new night has nothing to undo.
     """
+    SegmentSize.objects.for_org(org).filter(segment=segment, day__gt=day).delete()
+    changes = SegmentChange.objects.for_org(org).filter(segment=segment, day__gte=day)
+    if not changes.exists():
+        return
     since = (
-        SegmentChange.objects.for_org(org)
-        .filter(segment=segment, day__gte=day)
-        .order_by()
+        changes.order_by()
         .values("customer_id")
         .annotate(net=Sum(Case(When(kind=SegmentChangeKind.ENTERED, then=Value(1)), default=Value(-1))))
     )
-    memberships = SegmentMembership.objects.for_org(org).filter(segment=segment)
-    memberships.filter(customer_id__in=since.filter(net__gt=0).values("customer_id")).delete()
-    _insert_from(
-        SegmentMembership,
-        {"organization": org.pk, "segment": segment.pk},
-        "customer",
-        since.filter(net__lt=0).values(chosen_id=F("customer_id")),
-    )
+    _night_fill(since.filter(net__gt=0).values(chosen_id=F("customer_id")))
+    _night_execute(_DELETE_NIGHT_FROM_MEMBERS, org, segment, day)
+    _night_fill(since.filter(net__lt=0).values(chosen_id=F("customer_id")))
+    _night_execute(_INSERT_NIGHT_INTO_MEMBERS, org, segment, day)
     SegmentChange.objects.for_org(org).filter(segment=segment, day__gt=day).delete()
-    SegmentSize.objects.for_org(org).filter(segment=segment, day__gt=day).delete()
 
 
-#: Scratch table holding one segment's members for the night while the stored membership is compared with it.
-NIGHT_MEMBERS = "segment_night_members"
-
-#: The night's comparison, one statement per step, each over whole sets (``EXISTS`` / ``NOT EXISTS`` on the
-#: unique (segment, customer) index and the scratch table's key). Run in this order: the exits are read before
-#: the leavers are deleted, the entries before the newcomers are inserted.
+#: The night's comparison of the stored membership with tonight's members (in the scratch table), one
+#: statement per step, each over whole sets (``EXISTS`` / ``NOT EXISTS`` on the unique (segment, customer)
+#: index and the scratch table's key). Run in this order: the exits are read before the leavers are deleted,
+#: the entries before the newcomers are inserted.
 _NIGHT_STATEMENTS = (
     # A re-run after the data changed: drop the night's entries and exits that no longer hold.
     """DELETE FROM {changes} WHERE organization_id = %(org)s AND segment_id = %(segment)s AND day = %(day)s
@@ -415,32 +468,8 @@ _NIGHT_STATEMENTS = (
                        AND c.kind = %(left)s AND c.customer_id = m.customer_id)""",
     """DELETE FROM {members} WHERE organization_id = %(org)s AND segment_id = %(segment)s
        AND NOT EXISTS (SELECT 1 FROM {night} n WHERE n.customer_id = {members}.customer_id)""",
-    """INSERT INTO {members} (organization_id, segment_id, customer_id)
-       SELECT %(org)s, %(segment)s, n.customer_id FROM {night} n
-       WHERE NOT EXISTS (SELECT 1 FROM {members} m WHERE m.segment_id = %(segment)s AND m.customer_id = n.customer_id)""",
+    _INSERT_NIGHT_INTO_MEMBERS,
 )
-
-
-def _night_members_fill(members: QuerySet[Customer]) -> None:
-    """Evaluate the segment's rule once, into the scratch table (a temporary table, private to the transaction).
-
-    The rule's query is written at the top level of an ``INSERT ... SELECT``, never nested in another query,
-    so every compiled condition reads its columns exactly as ``segment_queryset`` wrote them.
-    """
-    sql, params = members.values(chosen_id=F("pk")).order_by().query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {NIGHT_MEMBERS} (customer_id bigint PRIMARY KEY) ON COMMIT DROP"
-            )
-        else:
-            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {NIGHT_MEMBERS} (customer_id integer PRIMARY KEY)")
-        cursor.execute(f"DELETE FROM {NIGHT_MEMBERS}")  # noqa: S608
-        # Only our own identifiers are interpolated; the rule's values stay bound parameters.
-        cursor.execute(
-            f"INSERT INTO {NIGHT_MEMBERS} (customer_id) SELECT chosen.chosen_id FROM ({sql}) AS chosen",  # noqa: S608
-            params,
-        )
 
 
 def _segment_membership_refresh(
@@ -448,28 +477,14 @@ def _segment_membership_refresh(
 ) -> SegmentSize:
     """Bring one segment's stored membership to ``members`` and record the night's entries, exits and size.
 
-    The rule is evaluated once; the comparison is a handful of set statements (``_NIGHT_STATEMENTS``), never a
-    loop over customers. A re-run of the same night keeps the change rows that still hold.
+    The rule is evaluated once, into the scratch table; the comparison is a handful of set statements
+    (``_NIGHT_STATEMENTS``), never a loop over customers. A re-run of the same night keeps the change rows that
+    still hold.
     """
     _restore_membership_before(org, segment, day)
-    _night_members_fill(members)
-    quote = connection.ops.quote_name
-    tables = {
-        "members": quote(SegmentMembership._meta.db_table),
-        "changes": quote(SegmentChange._meta.db_table),
-        "night": NIGHT_MEMBERS,
-    }
-    params = {
-        "org": org.pk,
-        "segment": segment.pk,
-        "day": day,
-        "entered": SegmentChangeKind.ENTERED.value,
-        "left": SegmentChangeKind.LEFT.value,
-    }
-    with connection.cursor() as cursor:
-        for statement in _NIGHT_STATEMENTS:
-            cursor.execute(statement.format(**tables), params)
-        cursor.execute(f"DELETE FROM {NIGHT_MEMBERS}")  # noqa: S608
+    _night_fill(members.values(chosen_id=F("pk")))
+    for statement in _NIGHT_STATEMENTS:
+        _night_execute(statement, org, segment, day)
     changes = SegmentChange.objects.for_org(org).filter(segment=segment, day=day)
     size, _created = SegmentSize.objects.update_or_create(
         organization=org,
