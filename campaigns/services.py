@@ -537,7 +537,7 @@ def _claim(campaign: Campaign, ids: Iterable[int], now: datetime.datetime) -> tu
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=list(ids), campaign=campaign, status=DeliveryStatus.PENDING)
-            .select_related("customer", "variant")
+            .select_related("customer", "customer__score", "variant")  # build_email reads the tier
             .order_by("pk")
         )
         if not rows:
