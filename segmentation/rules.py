@@ -88,10 +88,8 @@ from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
-    Count,
     DecimalField,
     Exists,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -508,15 +506,37 @@ def explain(rules: object, *, customer: Customer, today: datetime.date) -> dict:
     return walk(normalized)
 
 
+#: Field kinds compiled to a subquery over orders (events are subqueries too): per customer, far dearer than a column.
+_SUBQUERY_KINDS = frozenset({"last_order_days_ago", "orders_count", "orders_revenue", "bought_channel"})
+
+
+def _reads_subquery(node: dict) -> bool:
+    if "all" in node or "any" in node:
+        return any(_reads_subquery(child) for child in node.get("all") or node["any"])
+    if "not" in node:
+        return _reads_subquery(node["not"])
+    if "event" in node:
+        return True
+    spec = field_spec(node["field"])
+    return spec is not None and spec.kind in _SUBQUERY_KINDS
+
+
+def _by_cost(children: list[dict]) -> list[dict]:
+    """Children without subqueries first: PostgreSQL evaluates the operands of an OR (and of an AND inside one) in
+    the order written and stops at the first that decides, so a cheap condition often spares the subquery. Every
+    node is true or false (never NULL, see "Missing values"), so the order does not change the result."""
+    return sorted(children, key=_reads_subquery)
+
+
 def _compile(node: dict, context: _Context) -> Q:
     if "all" in node:
         q = Q()
-        for child in node["all"]:
+        for child in _by_cost(node["all"]):
             q &= _compile(child, context)
         return q
     if "any" in node:
         q = Q()
-        for child in node["any"]:
+        for child in _by_cost(node["any"]):
             q |= _compile(child, context)
         return q
     if "not" in node:
@@ -625,9 +645,19 @@ def _compare(expression: Any, op: str, value: Any) -> Q:
 
 
 def _orders_count(spec: FieldSpec, name: str, op: str, value: Any, context: _Context) -> Q:
-    counted = context.completed_orders().values("customer_id").annotate(n=Count("pk")).values("n")
-    total = Coalesce(Subquery(counted, output_field=IntegerField()), Value(0), output_field=IntegerField())
-    return _compare(total, op, _typed(spec, value))
+    """The number of completed orders as a range, each bound a bounded EXISTS: "at least n orders" is
+    ``EXISTS (... OFFSET n - 1)``, which reads at most n of the customer's orders where a COUNT reads them all."""
+    if op == "is_set":
+        return ALWAYS
+    low, high = _day_bounds(op, _typed(spec, value))
+
+    def at_least(n: int) -> Q:
+        return ALWAYS if n <= 0 else Q(Exists(context.completed_orders()[n - 1 : n]))
+
+    q = at_least(low) if low is not None else None
+    if high is not None:
+        q = ~at_least(high + 1) if q is None else q & ~at_least(high + 1)
+    return q
 
 
 def _orders_revenue(spec: FieldSpec, name: str, op: str, value: Any, context: _Context) -> Q:
