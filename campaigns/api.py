@@ -18,7 +18,15 @@ from rest_framework.response import Response
 from accounts.permissions import MARKETING_WRITERS
 from accounts.timekeeping import local_today
 from campaigns import selectors, services
-from campaigns.models import Campaign, CampaignChannel, Delivery, DeliveryStatus, Variant
+from campaigns.models import (
+    Campaign,
+    CampaignChannel,
+    Delivery,
+    DeliveryStatus,
+    Suppression,
+    SuppressionReason,
+    Variant,
+)
 from config.api.base import (
     AwareDateTimeField,
     OrganizationModelViewSet,
@@ -192,7 +200,12 @@ class ResultsSerializer(serializers.Serializer):
     incremental_margin = serializers.FloatField(allow_null=True)
     cost = serializers.DecimalField(source="campaign.cost", max_digits=14, decimal_places=2)
     roi = serializers.FloatField(allow_null=True, help_text="(incremental margin − cost) ÷ cost; null without a cost.")
-    winner = serializers.CharField(allow_null=True, help_text="Variant with the largest significant revenue uplift.")
+    winner = serializers.CharField(
+        allow_null=True,
+        help_text="Variant with the largest revenue uplift whose interval is above zero; named only once the "
+        "variant and the hold-out each have at least 10 conversions.",
+    )
+    enough_conversions = serializers.BooleanField(help_text="The hold-out has enough conversions to name a winner.")
     deliveries = serializers.DictField(child=serializers.IntegerField(), source="counts")
 
     @extend_schema_field(GroupSerializer(many=True))
@@ -355,3 +368,30 @@ class CampaignViewSet(OrganizationModelViewSet):
 
     def _today(self):
         return local_today(self.organization, timezone.now())
+
+
+class SuppressionSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    email = serializers.EmailField(max_length=254)
+    reason = serializers.ChoiceField(choices=SuppressionReason.choices)
+    detail = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    class Meta:
+        model = Suppression
+        fields = ["id", "email", "reason", "detail", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        validators = []
+
+
+class SuppressionViewSet(OrganizationModelViewSet):
+    """Addresses that receive no campaign e-mail: bounces and unsubscribes recorded by custops, and bounces or
+    complaints reported by your e-mail provider (``POST`` them here). A complaint or unsubscribe also turns the
+    matching customers' e-mail consent off. Marketers and admins may write."""
+
+    model = Suppression
+    serializer_class = SuppressionSerializer
+    write_roles = MARKETING_WRITERS
+    create_service = services.suppression_create
+    delete_service = services.suppression_delete
+    instance_argument = "suppression"
+    filterset_fields = ["reason", "email"]
+    http_method_names = ["get", "post", "delete", "head", "options"]

@@ -11,10 +11,11 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.messages import VARIABLES
 from campaigns.models import Campaign, CampaignChannel
+from campaigns.services import MAX_VARIANTS
 from config.forms import ServiceErrorsForm
 from segmentation.models import Segment, Tier
 
-FORM_VARIANTS = 3
+FORM_VARIANTS = MAX_VARIANTS
 _VARIANT_KEY = re.compile(r"^variants\[(\d+)\]\.(\w+)$")
 
 
@@ -102,6 +103,15 @@ class CampaignForm(ServiceErrorsForm):
             [self[f"variant_{index}_{field}"] for field in ("name", "subject", "body", "offer_code", "weight")]
             for index in range(FORM_VARIANTS)
         ]
+
+    def extra_variants_in_use(self) -> bool:
+        """Variants 3 to 5 are folded away unless one of them holds something (or an error)."""
+        for index in range(2, FORM_VARIANTS):
+            for field in ("name", "subject", "body", "offer_code"):
+                bound = self[f"variant_{index}_{field}"]
+                if bound.value() or bound.errors:
+                    return True
+        return False
 
     def service_fields(self) -> dict:
         data = self.cleaned_data

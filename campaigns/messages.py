@@ -24,6 +24,7 @@ VARIABLES: dict[str, str] = {
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _STRAY = re.compile(r"\{\{|\}\}|\{%|%\}")
+_LINK_SLOT = re.compile("\x00([0-9]+)\x00")
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 
 
@@ -80,17 +81,29 @@ def render_message(
     template itself is plain text, so a template can never inject markup into a customer's mailbox.
     """
     filled_subject = " ".join(render(subject, context).split())
-    text = render(body, {**context, "unsubscribe_url": unsubscribe_url})
-    if track_link is not None:
-        text = _URL.sub(lambda match: track_link(match.group(0)), text)
+    # Only links the marketer wrote are tracked and linked (and the unsubscribe link): they are set aside as slots
+    # before the customer's own values are filled in, so a name that looks like a URL never becomes a signed
+    # custops redirect or a link.
+    links: list[str] = []
+
+    def slot(url: str) -> str:
+        links.append(url)
+        return f"\x00{len(links) - 1}\x00"
+
+    body = body.replace("\x00", "")
+    template = _URL.sub(lambda match: slot(track_link(match.group(0)) if track_link else match.group(0)), body)
+    values = {name: str(value).replace("\x00", "") for name, value in context.items()}
+    values["unsubscribe_url"] = slot(unsubscribe_url) if unsubscribe_url else ""
+    filled = render(template, values)
     pieces = []
     position = 0
-    for match in _URL.finditer(text):
-        pieces.append(html.escape(text[position : match.start()]))
-        url = html.escape(match.group(0), quote=True)
+    for match in _LINK_SLOT.finditer(filled):
+        pieces.append(html.escape(filled[position : match.start()]))
+        url = html.escape(links[int(match.group(1))], quote=True)
         pieces.append(f'<a href="{url}">{url}</a>')
         position = match.end()
-    pieces.append(html.escape(text[position:]))
+    pieces.append(html.escape(filled[position:]))
+    text = _LINK_SLOT.sub(lambda match: links[int(match.group(1))], filled)
     html_body = "".join(pieces).replace("\r\n", "\n").replace("\n", "<br>\n")
     footer = ""
     if unsubscribe_url:

@@ -15,6 +15,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -37,6 +38,9 @@ from campaigns.models import (
 )
 from crm.models import Customer, Order, OrderStatus
 from segmentation.rules import segment_queryset
+
+#: Conversions each arm needs before a winner can be named.
+MIN_CONVERSIONS_FOR_WINNER = 10
 
 
 def campaigns_list(*, org: Organization) -> QuerySet[Campaign]:
@@ -62,12 +66,12 @@ def eligible_audience(*, campaign: Campaign, today: datetime.date) -> QuerySet[C
     it is drawn from people the campaign could have reached.
     """
     customers = campaign_audience(campaign=campaign, today=today)
+    suppressed = Exists(Suppression.objects.filter(organization=campaign.organization, email=OuterRef("email")))
+    reachable_by_email = Q(consent_email=True) & ~Q(email="") & ~suppressed
     if campaign.channel == CampaignChannel.EMAIL:
-        suppressed = Suppression.objects.filter(organization=campaign.organization, email=OuterRef("email"))
-        customers = customers.filter(consent_email=True).exclude(email="").exclude(Exists(suppressed))
-    else:
-        customers = customers.exclude(email="", phone="")
-    return customers
+        return customers.filter(reachable_by_email)
+    # An export list feeds SMS, ads and call tools: only customers who agreed to be contacted one way or another.
+    return customers.filter(reachable_by_email | (Q(consent_sms=True) & ~Q(phone="")))
 
 
 def delivery_counts(*, campaign: Campaign) -> dict[str, int]:
@@ -91,6 +95,9 @@ def export_rows(*, campaign: Campaign) -> Iterator[list[str]]:
     yield ["external_id", "name", "email", "phone", "consent_email", "consent_sms", "variant", "offer_code"]
     deliveries = (
         Delivery.objects.filter(campaign=campaign, variant__isnull=False)
+        .exclude(status__in=[DeliveryStatus.SKIPPED, DeliveryStatus.BOUNCED])
+        # Consent withdrawn since the launch takes the customer off the list at the next download.
+        .filter(Q(customer__consent_email=True) | Q(customer__consent_sms=True))
         .select_related("customer", "variant")
         .order_by("id")
     )
@@ -162,6 +169,7 @@ class CampaignResults:
     incremental_margin: float | None
     roi: float | None
     winner: str | None
+    enough_conversions: bool
     attribution_ends: datetime.datetime | None
     counts: dict[str, int]
 
@@ -292,13 +300,14 @@ def campaign_results(*, campaign: Campaign) -> CampaignResults:
             cost = float(campaign.cost)
             roi = (incremental_margin - cost) / cost if cost > 0 else None
     names = {g.key: g.label for g in variants}
-    best = stats.winner(revenue)
-    first_assigned = Delivery.objects.filter(campaign=campaign).order_by("assigned_at").values("assigned_at").first()
-    attribution_ends = None
-    if first_assigned is not None and campaign.finished_at is not None:
-        attribution_ends = campaign.finished_at + datetime.timedelta(days=campaign.attribution_days)
-    elif first_assigned is not None:
-        attribution_ends = first_assigned["assigned_at"] + datetime.timedelta(days=campaign.attribution_days)
+    # Too few conversions make the revenue variance (and so the interval) unreliable, e.g. a small hold-out
+    # where nobody bought has a variance of 0: no winner is named on so little.
+    enough = holdout is not None and holdout.conversions >= MIN_CONVERSIONS_FOR_WINNER
+    best = stats.winner(
+        {g.key: revenue[g.key] for g in variants if enough and g.conversions >= MIN_CONVERSIONS_FOR_WINNER}
+    )
+    last_assigned = Delivery.objects.filter(campaign=campaign).aggregate(last=Max("assigned_at"))["last"]
+    attribution_ends = last_assigned + datetime.timedelta(days=campaign.attribution_days) if last_assigned else None
     return CampaignResults(
         campaign=campaign,
         groups=groups,
@@ -311,6 +320,7 @@ def campaign_results(*, campaign: Campaign) -> CampaignResults:
         incremental_margin=_finite(incremental_margin),
         roi=_finite(roi),
         winner=names.get(best) if best else None,
+        enough_conversions=enough,
         attribution_ends=attribution_ends,
         counts=delivery_counts(campaign=campaign),
     )

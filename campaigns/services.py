@@ -31,7 +31,9 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
-from django.db import transaction
+from django.core.mail.message import sanitize_address
+from django.core.validators import validate_email
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -56,6 +58,7 @@ from campaigns.models import (
     Variant,
 )
 from campaigns.selectors import eligible_audience, message_context, tier_of
+from crm.models import Customer
 from crm.services import customer_update
 from segmentation.models import Segment, Tier
 
@@ -82,6 +85,10 @@ RECURRING_EVERY = datetime.timedelta(hours=1)
 #: A pending delivery queued this long ago without being claimed is queued again (its task was lost).
 REQUEUE_AFTER = datetime.timedelta(minutes=10)
 FREQUENCY_WINDOW = datetime.timedelta(days=7)
+#: Click links stop redirecting after a year: a leaked link must not stay a redirect for ever.
+CLICK_LINK_MAX_AGE = datetime.timedelta(days=365)
+#: First key of the PostgreSQL advisory lock that serialises frequency-cap claims per organization.
+CAP_LOCK_CLASS = 7301
 
 
 # Editing -----------------------------------------------------------------------------------------------------
@@ -246,6 +253,8 @@ def campaign_update(*, campaign: Campaign, actor: Actor, **changes: Any) -> Camp
     variants = fields.pop("variants", None)
     for name, value in fields.items():
         setattr(campaign, name, value)
+    if campaign.status == CampaignStatus.SCHEDULED and campaign.send_at is None:
+        campaign.status = CampaignStatus.DRAFT  # nothing to wait for any more: launch it by hand
     campaign.save()
     if variants is not None:
         _replace_variants(campaign, variants)
@@ -400,12 +409,23 @@ class LaunchOutcome:
 
 
 def campaign_launch(
-    *, campaign: Campaign, actor: Actor, send_at: datetime.datetime | None = None, now: datetime.datetime | None = None
-) -> LaunchOutcome:
-    """Launch now, or schedule for ``send_at``. Launching twice is an error, never a second send."""
+    *,
+    campaign: Campaign,
+    actor: Actor,
+    send_at: datetime.datetime | None = None,
+    now: datetime.datetime | None = None,
+    only_if_status: str | None = None,
+) -> LaunchOutcome | None:
+    """Launch now, or schedule for ``send_at``. Launching twice is an error, never a second send.
+
+    ``only_if_status`` (the scheduler) launches only a campaign still in that status once locked, and returns
+    None otherwise: a campaign stopped between the scheduler's read and its launch stays stopped.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         campaign = _locked(campaign)
+        if only_if_status is not None and campaign.status != only_if_status:
+            return None
         _check_launchable(campaign)
         when = send_at or campaign.send_at
         if when is not None and timezone.is_naive(when):
@@ -493,18 +513,30 @@ def campaign_enroll(*, campaign: Campaign, now: datetime.datetime) -> int:
 # Sending -----------------------------------------------------------------------------------------------------
 
 
-def deliveries_dispatch(*, campaign: Campaign, now: datetime.datetime | None = None) -> int:
-    """Queue the campaign's unqueued (or long-queued) pending deliveries in batch tasks; returns the batches.
+def _quiet_until(org: Organization, now: datetime.datetime) -> datetime.datetime | None:
+    return messages.quiet_until(
+        now.astimezone(organization_time_zone(org)), start_hour=org.quiet_hours_start, end_hour=org.quiet_hours_end
+    )
 
-    Queuing a row twice is harmless (only one claim can succeed); it only costs a query.
+
+def deliveries_dispatch(
+    *, campaign: Campaign, now: datetime.datetime | None = None, ids: Iterable[int] | None = None
+) -> int:
+    """Queue pending deliveries in batch tasks (all unqueued or long-queued ones, or just ``ids``); returns batches.
+
+    Queuing a row twice is harmless (only one claim can succeed); it only costs a query. Nothing is queued in
+    quiet hours: the minute tick queues the rows once they are over.
     """
     from campaigns.tasks import send_batch
 
     now = now or timezone.now()
-    stale = now - REQUEUE_AFTER
-    pending = Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.PENDING).filter(
-        Q(queued_at__isnull=True) | Q(queued_at__lt=stale)
-    )
+    if _quiet_until(campaign.organization, now) is not None:
+        return 0
+    pending = Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.PENDING)
+    if ids is not None:
+        pending = pending.filter(pk__in=list(ids))
+    else:
+        pending = pending.filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - REQUEUE_AFTER))
     ids = list(pending.order_by("pk").values_list("pk", flat=True))
     size = max(1, settings.CAMPAIGN_BATCH_SIZE)
     batches = [ids[start : start + size] for start in range(0, len(ids), size)]
@@ -529,10 +561,26 @@ class BatchOutcome:
     deferred_until: datetime.datetime | None = None
 
 
+#: Statuses that count against the frequency cap: messages sent, possibly sent, or being sent right now.
+CAPPED_STATUSES = (*MESSAGED_STATUSES, DeliveryStatus.SENDING)
+SENDABLE_CAMPAIGN_STATUSES = (CampaignStatus.SENDING, CampaignStatus.ACTIVE)
+
+
 def _claim(campaign: Campaign, ids: Iterable[int], now: datetime.datetime) -> tuple[list[Delivery], int]:
-    """Claim the batch's pending rows; rows a customer may no longer receive are skipped with the reason."""
+    """Claim the batch's pending rows; rows a customer may no longer receive are skipped with the reason.
+
+    Each claimed row's ``attempts`` is its claim number: every later transition of the row is conditional on it,
+    so a worker whose claim was taken over (its lease ran out) can no longer send or mark that row.
+    """
     org = campaign.organization
     with transaction.atomic():
+        status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+        if status not in SENDABLE_CAMPAIGN_STATUSES:
+            return [], 0
+        if org.campaign_frequency_cap and connection.vendor == "postgresql":
+            # Two campaigns claiming the same customer at once would each see the cap not yet reached.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CAP_LOCK_CLASS, org.pk])
         # Lock the delivery rows only: PostgreSQL cannot lock the nullable side of the outer join to variant.
         rows = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -550,7 +598,7 @@ def _claim(campaign: Campaign, ids: Iterable[int], now: datetime.datetime) -> tu
                 Delivery.objects.for_org(org)
                 .filter(
                     customer_id__in=[row.customer_id for row in rows],
-                    status__in=MESSAGED_STATUSES,
+                    status__in=CAPPED_STATUSES,
                     claimed_at__gte=now - FREQUENCY_WINDOW,
                 )
                 .exclude(campaign=campaign)
@@ -579,6 +627,9 @@ def _claim(campaign: Campaign, ids: Iterable[int], now: datetime.datetime) -> tu
         Delivery.objects.filter(pk__in=[row.pk for row in claimed]).update(
             status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
         )
+        for row in claimed:
+            row.attempts += 1
+            row.claimed_at = now
     return claimed, sum(len(pks) for pks in skipped.values())
 
 
@@ -643,8 +694,9 @@ def smtp_send_marked(smtp: smtplib.SMTP, email: EmailMultiAlternatives, before_f
     Up to that call, a dropped connection means the server has nothing (it discards a DATA it did not see
     finish), so the message can safely be sent again; after it, the server may have accepted the message.
     """
-    sender = parseaddr(email.from_email)[1]
-    recipient = email.recipients()[0]
+    encoding = email.encoding or settings.DEFAULT_CHARSET
+    sender = sanitize_address(email.from_email, encoding)
+    recipient = sanitize_address(email.recipients()[0], encoding)  # IDN domains become punycode
     smtp.ehlo_or_helo_if_needed()
     code, reply = smtp.mail(sender)
     if code != 250:
@@ -674,11 +726,20 @@ def smtp_send_marked(smtp: smtplib.SMTP, email: EmailMultiAlternatives, before_f
         raise smtplib.SMTPDataError(code, reply)
 
 
-def _release(rows: Iterable[Delivery]) -> None:
-    """Give claimed rows that never reached the server back to the queue."""
-    Delivery.objects.filter(pk__in=[row.pk for row in rows], status=DeliveryStatus.SENDING).update(
-        status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None
-    )
+def _mine(row: Delivery):
+    """The row, only while this worker's claim on it stands."""
+    return Delivery.objects.filter(pk=row.pk, attempts=row.attempts)
+
+
+def _release(campaign: Campaign, rows: Iterable[Delivery]) -> None:
+    """Give claimed rows that never reached the server back to the queue (or skip them: the campaign stopped)."""
+    pks = [row.pk for row in rows]
+    stopped = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.STOPPED).exists()
+    claims = Delivery.objects.filter(pk__in=pks, status=DeliveryStatus.SENDING)
+    if stopped:
+        claims.update(status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.STOPPED)
+    else:
+        claims.update(status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None)
 
 
 def suppression_add(
@@ -691,22 +752,71 @@ def suppression_add(
     return suppression
 
 
+@transaction.atomic
+def suppression_create(*, org: Organization, actor: Actor, email: str, reason: str, detail: str = "") -> Suppression:
+    """Suppress an address reported from outside (an ESP's bounce or complaint feed, a support request).
+
+    A complaint or an unsubscribe also turns e-mail consent off on the organization's customers with that address.
+    """
+    address = " ".join(str(email or "").split()).lower()
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_email(address)
+    except ValidationError:
+        errors["email"] = [_("Enter a valid e-mail address.")]
+    if reason not in SuppressionReason.values:
+        errors["reason"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(SuppressionReason.values)}]
+    if errors:
+        raise ValidationError(errors)
+    if Suppression.objects.for_org(org).filter(email=address).exists():
+        raise ValidationError({"email": [_("This address is suppressed already.")]})
+    suppression = suppression_add(org=org, email=address, reason=reason, detail=str(detail or ""))
+    if reason in (SuppressionReason.COMPLAINT, SuppressionReason.UNSUBSCRIBE):
+        for customer in Customer.objects.for_org(org).filter(email=address, consent_email=True):
+            customer_update(customer=customer, actor=actor, consent_email=False)
+    audit_record(org=org, actor=actor, action="suppression.create", instance=suppression, after={"reason": reason})
+    return suppression
+
+
+@transaction.atomic
+def suppression_delete(*, suppression: Suppression, actor: Actor) -> None:
+    """Lift a suppression (e.g. a mailbox that works again). Consent is not given back: the customer must opt in."""
+    audit_record(
+        org=suppression.organization,
+        actor=actor,
+        action="suppression.delete",
+        instance=suppression,
+        before={"reason": suppression.reason},
+    )
+    suppression.delete()
+
+
+#: A row refused for now by the server (4xx to its recipient) is tried at most this many times, then failed.
+MAX_ATTEMPTS = 5
+#: Every this many messages, a batch renews the lease of its remaining claims and checks the campaign was not
+#: stopped.
+CHECK_EVERY = 5
+
+
 def deliveries_send(*, campaign_id: int, delivery_ids: list[int], now: datetime.datetime | None = None) -> BatchOutcome:
     """Send one batch: claim, then send and mark each message on its own.
 
-    Raises TransientSendError (after giving the unsent rows back) when the server is unreachable or answers 4xx,
-    so the task can retry the batch later.
+    Raises TransientSendError (after giving the unsent rows back) when the server is unreachable or refuses the
+    connection or a message for now, so the task can retry the batch later. A problem with one message (its
+    recipient refused, an address that cannot be encoded) is that row's only.
     """
     now = now or timezone.now()
     outcome = BatchOutcome()
     campaign = Campaign.objects.select_related("organization").filter(pk=campaign_id).first()
-    if campaign is None or campaign.status not in (CampaignStatus.SENDING, CampaignStatus.ACTIVE):
+    if campaign is None or campaign.status not in SENDABLE_CAMPAIGN_STATUSES:
         return outcome
     org = campaign.organization
-    quiet = messages.quiet_until(
-        now.astimezone(organization_time_zone(org)), start_hour=org.quiet_hours_start, end_hour=org.quiet_hours_end
-    )
+    quiet = _quiet_until(org, now)
     if quiet is not None:
+        # The minute tick queues these rows again when the quiet hours end.
+        Delivery.objects.filter(pk__in=delivery_ids, status=DeliveryStatus.PENDING).update(
+            queued_at=quiet - REQUEUE_AFTER
+        )
         outcome.deferred_until = quiet
         return outcome
     rows, outcome.skipped = _claim(campaign, delivery_ids, now)
@@ -716,76 +826,134 @@ def deliveries_send(*, campaign_id: int, delivery_ids: list[int], now: datetime.
     backend = get_connection(fail_silently=False)
     smtp_backend = isinstance(backend, SmtpBackend)
     remaining = list(rows)
+    done = 0
     try:
         try:
             backend.open()
         except (smtplib.SMTPException, OSError) as exc:
             raise TransientSendError(f"cannot connect to the mail server: {exc}") from exc
         while remaining:
-            row = remaining[0]
-            handed_over = False
-            email = build_email(row)
-
-            def mark_handed_over(row: Delivery = row) -> None:
-                nonlocal handed_over
-                Delivery.objects.filter(pk=row.pk).update(status=DeliveryStatus.HANDED_OVER)
-                handed_over = True
-
-            try:
-                if smtp_backend:
-                    smtp_send_marked(backend.connection, email, mark_handed_over)
-                else:
-                    mark_handed_over()
-                    backend.send_messages([email])
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, reply = next(iter(exc.recipients.values()))
-                if 400 <= code < 500:
-                    raise TransientSendError(f"{code} {reply!r}") from exc
-                _mark(row, DeliveryStatus.BOUNCED, error=f"{code} {_text(reply)}")
-                suppression_add(
-                    org=org,
-                    email=row.customer.email,
-                    reason=SuppressionReason.BOUNCE,
-                    detail=f"{code} {_text(reply)}",
-                    delivery=row,
-                )
-                outcome.bounced += 1
-            except smtplib.SMTPResponseException as exc:
-                if 400 <= exc.smtp_code < 500:
-                    if handed_over:
-                        # A 4xx answer to the final dot is a definite "not taken, try later": safe to resend.
-                        Delivery.objects.filter(pk=row.pk).update(status=DeliveryStatus.SENDING)
-                    raise TransientSendError(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
-                _mark(row, DeliveryStatus.FAILED, error=f"{exc.smtp_code} {_text(exc.smtp_error)}")
-                outcome.failed += 1
-            except (smtplib.SMTPException, OSError) as exc:  # dropped connection, timeout, refused
-                if handed_over:
-                    # The server may have the message; resending could deliver it twice.
-                    _mark(
-                        row, DeliveryStatus.UNKNOWN, error=f"connection lost after the message was handed over: {exc}"
-                    )
-                    remaining.pop(0)
-                raise TransientSendError(str(exc) or exc.__class__.__name__) from exc
-            else:
-                Delivery.objects.filter(pk=row.pk).update(
-                    status=DeliveryStatus.SENT,
-                    sent_at=timezone.now(),
-                    email=row.customer.email,
-                    message_id=email.extra_headers["Message-ID"],
-                    error="",
-                )
-                outcome.sent += 1
+            if done and done % CHECK_EVERY == 0 and not _keep_claims(campaign, remaining):
+                break
+            _send_one(remaining[0], backend, smtp_backend, outcome, org)  # a TransientSendError releases it too
             remaining.pop(0)
+            done += 1
     except TransientSendError:
-        _release(remaining)
+        _release(campaign, remaining)
         raise
     finally:
         try:
             backend.close()
         except Exception:
             logger.debug("closing the mail connection failed", exc_info=True)
+    _release(campaign, remaining)  # only non-empty when the campaign was stopped mid-batch
     _campaign_finish_if_done(campaign)
     return outcome
+
+
+def _keep_claims(campaign: Campaign, remaining: list[Delivery]) -> bool:
+    """Renew the lease of the batch's remaining claims; False when the campaign was stopped meanwhile."""
+    if not Campaign.objects.filter(pk=campaign.pk, status__in=SENDABLE_CAMPAIGN_STATUSES).exists():
+        return False
+    for row in remaining:
+        row.claimed_at = timezone.now()
+    Delivery.objects.filter(pk__in=[row.pk for row in remaining], status=DeliveryStatus.SENDING).update(
+        claimed_at=timezone.now()
+    )
+    return True
+
+
+class _ClaimLostError(Exception):
+    """Another worker took this row over (our lease ran out): we must not send it."""
+
+
+def _send_one(row: Delivery, backend, smtp_backend: bool, outcome: BatchOutcome, org: Organization) -> None:
+    handed_over = False
+
+    def mark_handed_over() -> None:
+        nonlocal handed_over
+        if (
+            not _mine(row)
+            .filter(status=DeliveryStatus.SENDING)
+            .update(status=DeliveryStatus.HANDED_OVER, claimed_at=timezone.now())
+        ):
+            raise _ClaimLostError
+        handed_over = True
+
+    try:
+        email = build_email(row)
+        if smtp_backend:
+            smtp_send_marked(backend.connection, email, mark_handed_over)
+        else:
+            mark_handed_over()
+            backend.send_messages([email])
+    except _ClaimLostError:
+        if smtp_backend:
+            backend.connection.rset()  # abandon this message's DATA: the server discards it
+        return
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, reply = next(iter(exc.recipients.values()))
+        if 400 <= code < 500 and code != 421:
+            # This address is refused for now (mailbox full, greylisting): retry it later, go on with the rest.
+            if row.attempts >= MAX_ATTEMPTS:
+                _mark(row, DeliveryStatus.FAILED, error=f"{code} {_text(reply)} (after {row.attempts} attempts)")
+                outcome.failed += 1
+            else:
+                _mine(row).filter(status=DeliveryStatus.SENDING).update(
+                    status=DeliveryStatus.PENDING,
+                    claimed_at=None,
+                    queued_at=timezone.now(),
+                    error=f"{code} {_text(reply)}",
+                )
+            return
+        if 400 <= code < 500:
+            raise TransientSendError(f"{code} {_text(reply)}") from exc
+        _mark(row, DeliveryStatus.BOUNCED, error=f"{code} {_text(reply)}")
+        suppression_add(
+            org=org,
+            email=row.customer.email,
+            reason=SuppressionReason.BOUNCE,
+            detail=f"{code} {_text(reply)}",
+            delivery=row,
+        )
+        outcome.bounced += 1
+        return
+    except smtplib.SMTPResponseException as exc:
+        if 400 <= exc.smtp_code < 500:
+            if handed_over:
+                # A 4xx answer to the final dot is a definite "not taken, try later": safe to resend.
+                _mine(row).update(status=DeliveryStatus.SENDING)
+            raise TransientSendError(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
+        _mark(row, DeliveryStatus.FAILED, error=f"{exc.smtp_code} {_text(exc.smtp_error)}")
+        outcome.failed += 1
+        return
+    except (smtplib.SMTPException, OSError) as exc:  # dropped connection, timeout, refused
+        if handed_over:
+            # The server may have the message; resending could deliver it twice.
+            _mark(row, DeliveryStatus.UNKNOWN, error=f"connection lost after the message was handed over: {exc}")
+        else:
+            _mine(row).filter(status=DeliveryStatus.SENDING).update(
+                status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None
+            )
+        raise TransientSendError(str(exc) or exc.__class__.__name__) from exc
+    except Exception as exc:
+        logger.exception("campaign %s: delivery %s could not be sent", row.campaign_id, row.pk)
+        _mark(
+            row, DeliveryStatus.UNKNOWN if handed_over else DeliveryStatus.FAILED, error=f"{type(exc).__name__}: {exc}"
+        )
+        outcome.failed += 1
+        if smtp_backend and not handed_over:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                backend.connection.rset()
+        return
+    _mine(row).update(
+        status=DeliveryStatus.SENT,
+        sent_at=timezone.now(),
+        email=row.customer.email,
+        message_id=email.extra_headers["Message-ID"],
+        error="",
+    )
+    outcome.sent += 1
 
 
 def _text(reply: bytes | str) -> str:
@@ -793,7 +961,7 @@ def _text(reply: bytes | str) -> str:
 
 
 def _mark(row: Delivery, status: str, *, error: str = "") -> None:
-    Delivery.objects.filter(pk=row.pk).update(status=status, error=error[:500], email=row.customer.email)
+    _mine(row).update(status=status, error=error[:500], email=row.customer.email)
 
 
 OPEN_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.HANDED_OVER)
@@ -814,9 +982,11 @@ def release_stale_claims(*, now: datetime.datetime | None = None) -> dict[str, i
     """Claims whose worker died: unsent rows go back to pending, rows the server may have become unknown."""
     now = now or timezone.now()
     expired = now - datetime.timedelta(seconds=settings.CAMPAIGN_CLAIM_LEASE_SECONDS)
-    released = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=expired).update(
-        status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None
+    stale = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=expired)
+    stale.filter(campaign__status=CampaignStatus.STOPPED).update(
+        status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.STOPPED
     )
+    released = stale.update(status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None)
     unknown = Delivery.objects.filter(status=DeliveryStatus.HANDED_OVER, claimed_at__lt=expired).update(
         status=DeliveryStatus.UNKNOWN, error="the worker stopped while the mail server was answering"
     )
@@ -833,8 +1003,8 @@ def campaigns_tick(*, now: datetime.datetime | None = None) -> dict[str, int]:
         "organization"
     ):
         try:
-            campaign_launch(campaign=campaign, actor=SYSTEM, now=now)
-            done["launched"] += 1
+            if campaign_launch(campaign=campaign, actor=SYSTEM, now=now, only_if_status=CampaignStatus.SCHEDULED):
+                done["launched"] += 1
         except ValidationError as exc:
             logger.warning("scheduled campaign %s could not start: %s", campaign.pk, exc.messages)
     recurring_due = Campaign.objects.filter(status=CampaignStatus.ACTIVE).filter(
@@ -842,7 +1012,9 @@ def campaigns_tick(*, now: datetime.datetime | None = None) -> dict[str, int]:
     )
     for campaign in recurring_due.select_related("organization"):
         with transaction.atomic():
-            done["enrolled"] += campaign_enroll(campaign=_locked(campaign), now=now)
+            locked = _locked(campaign)
+            if locked.status == CampaignStatus.ACTIVE:  # not stopped since the read above
+                done["enrolled"] += campaign_enroll(campaign=locked, now=now)
     for campaign in Campaign.objects.filter(status__in=[CampaignStatus.SENDING, CampaignStatus.ACTIVE]).select_related(
         "organization"
     ):
@@ -861,6 +1033,7 @@ def campaign_stop(*, campaign: Campaign, actor: Actor) -> Campaign:
         status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.STOPPED
     )
     campaign.status = CampaignStatus.STOPPED if campaign.launched_at else CampaignStatus.DRAFT
+    campaign.send_at = None
     campaign.finished_at = timezone.now() if campaign.launched_at else None
     campaign.save()
     audit_record(
@@ -873,10 +1046,12 @@ def campaign_stop(*, campaign: Campaign, actor: Actor) -> Campaign:
 def unknown_deliveries_resend(*, campaign: Campaign, actor: Actor) -> int:
     """Queue the deliveries whose fate is unknown again: a marketer's explicit choice to risk a duplicate."""
     campaign = _locked(campaign)
-    count = Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.UNKNOWN).update(
-        status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None
-    )
-    if count and campaign.status in (CampaignStatus.SENT, CampaignStatus.STOPPED):
+    if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.ACTIVE, CampaignStatus.SENT):
+        raise ValidationError({"status": [_("A stopped campaign sends nothing more.")]})
+    unknown = Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.UNKNOWN)
+    ids = list(unknown.values_list("pk", flat=True))
+    count = Delivery.objects.filter(pk__in=ids).update(status=DeliveryStatus.PENDING, claimed_at=None, queued_at=None)
+    if count and campaign.status == CampaignStatus.SENT:
         campaign.status = CampaignStatus.SENDING
         campaign.save(update_fields=["status", "updated_at"])
     audit_record(
@@ -887,7 +1062,7 @@ def unknown_deliveries_resend(*, campaign: Campaign, actor: Actor) -> int:
         after={"count": count},
     )
     if count:
-        deliveries_dispatch(campaign=campaign)
+        deliveries_dispatch(campaign=campaign, ids=ids)
     return count
 
 
@@ -915,7 +1090,7 @@ def delivery_opened(*, token: str, now: datetime.datetime | None = None) -> bool
 def delivery_clicked(*, token: str, now: datetime.datetime | None = None) -> str | None:
     """Record a click and return where to send the browser; None for a forged or damaged link."""
     try:
-        payload = signing.loads(token, salt="campaigns.click")
+        payload = signing.loads(token, salt="campaigns.click", max_age=CLICK_LINK_MAX_AGE)
     except signing.BadSignature:
         return None
     url = str(payload.get("u", "")) if isinstance(payload, dict) else ""

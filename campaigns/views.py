@@ -12,6 +12,7 @@ import csv
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -57,6 +58,9 @@ def tier_campaigns_create_view(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("campaigns:campaign-list")
+    except IntegrityError:
+        messages.error(request, _("The tier campaigns were being created already; they are in the list."))
+        return redirect("campaigns:campaign-list")
     messages.success(
         request,
         _("Three tier campaigns were created as drafts: review their audience and messages, then launch them."),
@@ -88,6 +92,8 @@ def _save(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
                 campaign = services.campaign_update(campaign=campaign, actor=actor, **form.service_fields())
         except ValidationError as exc:
             form.add_service_error(exc)
+        except IntegrityError:  # the same name saved twice at once (a double click)
+            form.add_error("name", _("A campaign with this name already exists."))
         else:
             messages.success(request, _("Campaign saved."))
             return redirect("campaigns:campaign-detail", pk=campaign.pk)
@@ -121,6 +127,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_write": _can_write(request),
         "chart": selectors.uplift_chart(results),
         "sending": campaign.status in (CampaignStatus.SENDING, CampaignStatus.ACTIVE),
+        "min_conversions": selectors.MIN_CONVERSIONS_FOR_WINNER,
     }
     return render(request, template or "campaigns/campaign_detail.html", context)
 

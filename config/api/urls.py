@@ -29,5 +29,6 @@ router.register("alerts", reporting_api.AlertViewSet, basename="alert")
 router.register("models/clv", retention_api.ClvModelReportViewSet, basename="clv-model")
 router.register("segments", segmentation_api.SegmentViewSet, basename="segment")
 router.register("campaigns", campaigns_api.CampaignViewSet, basename="campaign")
+router.register("suppressions", campaigns_api.SuppressionViewSet, basename="suppression")
 
 api_v1_patterns = router.urls

@@ -26,11 +26,14 @@ class Sink:
     def __init__(self) -> None:
         self.received: list[tuple[str, str]] = []
         self.unknown: set[str] = set()
+        self.full: set[str] = set()
         self.busy = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
         if address in self.unknown:
             return "550 5.1.1 No such user"
+        if address in self.full:
+            return "452 4.2.2 Mailbox full"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -108,3 +111,37 @@ def test_an_unreachable_server_leaves_every_delivery_waiting(org, audience, make
 
     assert Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.PENDING).count() == 60
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.SENDING
+
+
+def test_one_address_refused_for_now_waits_alone_while_the_rest_of_its_batch_goes_out(
+    org, audience, make_campaign, marketer_actor, sink
+):
+    full = audience["consenting"][0]
+    sink.full.add(full.email)
+    campaign = make_campaign(tier="high", holdout_share=Decimal("0"))
+
+    services.campaign_launch(campaign=campaign, actor=marketer_actor)
+
+    row = Delivery.objects.get(campaign=campaign, customer=full)
+    assert row.status == DeliveryStatus.PENDING and row.error.startswith("452")
+    assert len(sink.received) == 59
+    for _ in range(services.MAX_ATTEMPTS):  # the tick tries it again later, a few times, then gives up
+        services.deliveries_send(campaign_id=campaign.pk, delivery_ids=[row.pk])
+    row.refresh_from_db()
+    assert row.status == DeliveryStatus.FAILED and "attempts" in row.error
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.SENT
+    assert len(sink.received) == 59
+
+
+def test_an_international_domain_is_sent_in_punycode(org, make_campaign, marketer_actor, sink):
+    from tests.campaigns.conftest import score
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory(organization=org, consent_email=True, email="bob@bücher.de")
+    score(customer, "high")
+    campaign = make_campaign(tier="high", holdout_share=Decimal("0"))
+
+    services.campaign_launch(campaign=campaign, actor=marketer_actor)
+
+    assert Delivery.objects.get(campaign=campaign).status == DeliveryStatus.SENT
+    assert [to for to, _ in sink.received] == ["bob@xn--bcher-kva.de"]
