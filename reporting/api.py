@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.response import Response
 
-from accounts.permissions import ALERT_ACKNOWLEDGERS
-from config.api.base import OrganizationModelViewSet, actor_for_request
+from accounts.permissions import ADMINS, ALERT_ACKNOWLEDGERS
+from config.api.base import OrganizationModelViewSet, StrictSerializerMixin, actor_for_request
 from config.api.pagination import DayCursorPagination
+from crm.api import MemberEmailField
 from crm.filters import StrictBooleanFilter
+from reporting import services as reporting_services
+from reporting.kpis import KPI_BY_CODE
 from reporting.models import (
     Alert,
     AlertKind,
@@ -22,8 +25,10 @@ from reporting.models import (
     JobStatus,
     KpiSnapshot,
     MetricPeriod,
+    Target,
+    TargetStatus,
 )
-from reporting.selectors import kpi_definitions
+from reporting.selectors import kpi_definitions, latest_kpi_snapshot, target_progress_of
 from reporting.services import alert_acknowledge
 
 
@@ -263,3 +268,84 @@ class AlertViewSet(OrganizationModelViewSet):
     def acknowledge(self, request, pk=None):
         alert = alert_acknowledge(alert=self.get_object(), actor=actor_for_request(request))
         return Response(self.get_serializer(alert).data)
+
+
+class TargetSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """A SMART target on one KPI (``metric``: a code of ``/api/v1/kpis/definitions/``).
+
+    Values are in the KPI's unit as snapshots store it (shares from 0 to 1: 0.06 = 6%). ``owner`` is a member's
+    e-mail. The progress fields are computed from the latest KPI snapshot: ``progress`` is the share of the way
+    from the baseline to the target, ``expected_progress`` the share of the time from the baseline date to the
+    deadline that has passed; ``status`` is ``achieved``, ``on_track`` (at most 10 points behind the expected
+    progress), ``at_risk`` (at most 25 points behind), ``off_track`` (further behind, or the deadline passed) or
+    ``no_data``.
+    """
+
+    owner = MemberEmailField(required=False, allow_null=True)
+    direction = serializers.SerializerMethodField()
+    current_value = serializers.FloatField(source="progress.current", read_only=True, allow_null=True)
+    current_day = serializers.DateField(source="progress.as_of", read_only=True, allow_null=True)
+    progress = serializers.FloatField(source="progress.progress", read_only=True, allow_null=True)
+    expected_progress = serializers.FloatField(source="progress.expected", read_only=True)
+    status = serializers.ChoiceField(source="progress.status", choices=TargetStatus.choices, read_only=True)
+
+    class Meta:
+        model = Target
+        fields = [
+            "id",
+            "metric",
+            "name",
+            "description",
+            "baseline_value",
+            "baseline_date",
+            "target_value",
+            "deadline",
+            "owner",
+            "direction",
+            "current_value",
+            "current_day",
+            "progress",
+            "expected_progress",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=["higher_is_better", "lower_is_better"], allow_null=True))
+    def get_direction(self, target: Target) -> str | None:
+        kpi = KPI_BY_CODE.get(target.metric)
+        if kpi is None:
+            return None
+        return "higher_is_better" if kpi.higher_is_better else "lower_is_better"
+
+    def to_representation(self, instance: Target):
+        context = self.context
+        if "latest_snapshot" not in context:
+            org = context.get("organization") or instance.organization
+            context["latest_snapshot"] = latest_kpi_snapshot(org=org)
+        instance.progress = target_progress_of(target=instance, snapshot=context["latest_snapshot"])
+        return super().to_representation(instance)
+
+
+class TargetFilter(django_filters.FilterSet):
+    metric = django_filters.CharFilter()
+    owner = django_filters.CharFilter(field_name="owner__email", label="Owner's e-mail")
+
+    class Meta:
+        model = Target
+        fields = []
+
+
+class TargetViewSet(OrganizationModelViewSet):
+    """SMART targets with their progress against the latest KPI snapshot. Only admins (and write keys) change them."""
+
+    model = Target
+    serializer_class = TargetSerializer
+    filterset_class = TargetFilter
+    select_related = ("owner",)
+    write_roles = ADMINS
+    create_service = reporting_services.target_create
+    update_service = reporting_services.target_update
+    delete_service = reporting_services.target_delete
+    instance_argument = "target"

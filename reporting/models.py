@@ -199,3 +199,48 @@ class Alert(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject} {self.raised_on}"
+
+
+class TargetStatus(models.TextChoices):
+    """How a target stands; the rules are in ``reporting/target_progress.py``."""
+
+    ACHIEVED = "achieved", _("Achieved")
+    ON_TRACK = "on_track", _("On track")
+    AT_RISK = "at_risk", _("At risk")
+    OFF_TRACK = "off_track", _("Off track")
+    NO_DATA = "no_data", _("No data")
+
+
+class Target(TenantModel):
+    """A SMART target on one KPI of ``reporting/kpis.py``: from a baseline on a day to a value by a deadline.
+
+    Values are in the KPI's own unit as the snapshot stores it (shares as 0-1, money in the organization's
+    currency). Whether higher is better comes from the KPI's definition, never from the target.
+    """
+
+    metric = models.CharField(_("metric"), max_length=40)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    baseline_value = models.DecimalField(_("baseline value"), max_digits=20, decimal_places=6)
+    baseline_date = models.DateField(_("baseline date"))
+    target_value = models.DecimalField(_("target value"), max_digits=20, decimal_places=6)
+    deadline = models.DateField(_("deadline"))
+    owner = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["deadline", "id"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="target_org_name_unique")]
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
+
+    def __str__(self) -> str:
+        return self.name

@@ -11,7 +11,18 @@ from django.utils.translation import gettext
 from accounts.models import Organization
 from crm.models import Channel
 from reporting.kpis import KPI_DEFINITIONS
-from reporting.models import NIGHTLY, Alert, ChannelMetric, CohortCell, JobRun, JobStatus, KpiSnapshot, MetricPeriod
+from reporting.models import (
+    NIGHTLY,
+    Alert,
+    ChannelMetric,
+    CohortCell,
+    JobRun,
+    JobStatus,
+    KpiSnapshot,
+    MetricPeriod,
+    Target,
+)
+from reporting.target_progress import Progress, target_progress
 
 
 def job_runs_list(*, org: Organization, status: str = "") -> QuerySet[JobRun]:
@@ -117,3 +128,76 @@ def kpi_definitions() -> list[dict]:
         }
     )
     return rows
+
+
+# Targets and the executive overview ---------------------------------------------------------------------------
+
+
+def targets_list(*, org: Organization) -> QuerySet[Target]:
+    return Target.objects.for_org(org).select_related("owner").order_by("deadline", "id")
+
+
+def target_progress_of(*, target: Target, snapshot: KpiSnapshot | None) -> Progress:
+    """The target against ``snapshot`` (the latest, as a rule): see ``reporting/target_progress.py``."""
+    current = snapshot.values.get(target.metric) if snapshot is not None else None
+    return target_progress(
+        baseline=float(target.baseline_value),
+        target=float(target.target_value),
+        current=None if current is None else float(current),
+        baseline_date=target.baseline_date,
+        deadline=target.deadline,
+        as_of=snapshot.day if snapshot is not None else None,
+    )
+
+
+def targets_with_progress(*, org: Organization, snapshot: KpiSnapshot | None = None) -> list[tuple[Target, Progress]]:
+    """Every target of the organization with its progress, against one snapshot read once (the latest by default)."""
+    if snapshot is None:
+        snapshot = latest_kpi_snapshot(org=org)
+    return [(target, target_progress_of(target=target, snapshot=snapshot)) for target in targets_list(org=org)]
+
+
+def kpi_snapshots_between(*, org: Organization, first_day: datetime.date, last_day: datetime.date) -> list[KpiSnapshot]:
+    """The snapshots from ``first_day`` to ``last_day`` inclusive, oldest first."""
+    snapshots = KpiSnapshot.objects.for_org(org).filter(day__gte=first_day, day__lte=last_day)
+    return list(snapshots.order_by("day"))
+
+
+def kpi_snapshot_on_or_before(*, org: Organization, day: datetime.date) -> KpiSnapshot | None:
+    return KpiSnapshot.objects.for_org(org).filter(day__lte=day).order_by("-day").first()
+
+
+def kpi_movers(*, current: dict, previous: dict, limit: int = 6) -> list[dict]:
+    """The KPIs that moved most between two snapshots' values, by relative change, largest first.
+
+    The relative change is ``(now - before) / |before|``; a KPI undefined on either day, or zero before (no
+    relative change exists), is left out, and so is one that did not move. ``good`` says whether the move is
+    the right way for the KPI (down is good for churn and CAC).
+    """
+    movers = []
+    for kpi in KPI_DEFINITIONS:
+        now, before = current.get(kpi.code), previous.get(kpi.code)
+        if now is None or before is None or before == 0 or now == before:
+            continue
+        relative = (float(now) - float(before)) / abs(float(before))
+        movers.append(
+            {
+                "code": kpi.code,
+                "kpi": kpi,
+                "now": now,
+                "before": before,
+                "relative": relative,
+                "good": (relative > 0) == kpi.higher_is_better,
+            }
+        )
+    movers.sort(key=lambda mover: (-abs(mover["relative"]), mover["code"]))
+    return movers[:limit]
+
+
+def channel_metrics_of(*, org: Organization, channel: Channel, months: int = 12) -> dict:
+    """One channel's trailing-90-day row and its last ``months`` calendar months (newest first)."""
+    metrics = ChannelMetric.objects.for_org(org).filter(channel=channel)
+    return {
+        "trailing": metrics.filter(period=MetricPeriod.TRAILING_90).order_by("-as_of").first(),
+        "months": list(metrics.filter(period=MetricPeriod.MONTH).order_by("-period_start")[:months]),
+    }

@@ -15,16 +15,17 @@ import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, Organization, Role
-from accounts.services import Actor, audit_record
-from accounts.timekeeping import date_of, day_number
+from accounts.selectors import is_member
+from accounts.services import Actor, audit_record, model_snapshot
+from accounts.timekeeping import date_of, day_number, local_today
 from crm.models import Channel
 from reporting.channel_metrics import compute_channel_metrics
-from reporting.kpis import compute_kpis
+from reporting.kpis import KPI_BY_CODE, compute_kpis
 from reporting.models import (
     Alert,
     AlertKind,
@@ -33,6 +34,7 @@ from reporting.models import (
     CohortCell,
     KpiSnapshot,
     MetricPeriod,
+    Target,
 )
 from retention.cohorts import compute_cohorts
 from segmentation.models import ScoreChange, ScoreChangeKind, Tier
@@ -463,3 +465,154 @@ def alert_rule_update(
         after={"threshold": str(rule.threshold), "enabled": rule.enabled, "notify_by_email": rule.notify_by_email},
     )
     return rule
+
+
+# Targets ------------------------------------------------------------------------------------------------------
+
+TARGET_FIELDS = frozenset(
+    {"metric", "name", "description", "baseline_value", "baseline_date", "target_value", "deadline", "owner"}
+)
+TARGET_VALUE_PLACES = Decimal("0.000001")
+
+
+def _target_decimal(field: str, value, errors: dict[str, list]) -> Decimal | None:
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except (ArithmeticError, ValueError, TypeError):
+        number = None
+    if number is None or not number.is_finite():
+        errors.setdefault(field, []).append(_("Enter a number."))
+        return None
+    return number.quantize(TARGET_VALUE_PLACES)
+
+
+def _target_check(target, *, changed: set[str], today: datetime.date) -> None:
+    """Every rule a target must meet, with each error under the field to correct."""
+    errors: dict[str, list] = {}
+    kpi = KPI_BY_CODE.get(target.metric)
+    if kpi is None:
+        errors["metric"] = [
+            _("Unknown metric %(metric)s: use one of the KPI codes (%(codes)s).")
+            % {"metric": repr(target.metric), "codes": ", ".join(sorted(KPI_BY_CODE))}
+        ]
+    for field in ("baseline_value", "target_value"):
+        value = getattr(target, field)
+        if value is not None:
+            setattr(target, field, _target_decimal(field, value, errors))
+    baseline, goal = target.baseline_value, target.target_value
+    if baseline is not None and goal is not None and "baseline_value" not in errors and "target_value" not in errors:
+        if goal == baseline:
+            errors["target_value"] = [_("The target value equals the baseline: a target must ask for a change.")]
+        elif kpi is not None and (goal > baseline) != kpi.higher_is_better:
+            message = (
+                _("Higher is better for %(metric)s: set a target above the baseline (%(baseline)s).")
+                if kpi.higher_is_better
+                else _("Lower is better for %(metric)s: set a target below the baseline (%(baseline)s).")
+            )
+            errors["target_value"] = [message % {"metric": kpi.code, "baseline": f"{baseline.normalize():f}"}]
+        if kpi is not None and kpi.unit == "share":
+            for field, value in (("baseline_value", baseline), ("target_value", goal)):
+                if not Decimal("0") <= value <= Decimal("1"):
+                    errors.setdefault(field, []).append(
+                        _("%(metric)s is a share from 0 to 1 (0.06 = 6%%).") % {"metric": kpi.code}
+                    )
+    if "deadline" in changed and target.deadline is not None and target.deadline < today:
+        errors.setdefault("deadline", []).append(
+            _("The deadline %(deadline)s is in the past (today is %(today)s); choose a later day.")
+            % {"deadline": target.deadline.isoformat(), "today": today.isoformat()}
+        )
+    if target.deadline is not None and target.baseline_date is not None and target.deadline <= target.baseline_date:
+        errors.setdefault("deadline", []).append(_("The deadline must come after the baseline date."))
+    if (
+        "owner" in changed
+        and target.owner is not None
+        and not is_member(org=target.organization, user_id=target.owner.pk)
+    ):
+        errors["owner"] = [_("This person is not a member of the organization.")]
+    if "name" in changed and target.name:
+        duplicate = Target.objects.for_org(target.organization).filter(name=target.name).exclude(pk=target.pk)
+        if duplicate.exists():
+            errors.setdefault("name", []).append(_("Another target already has this name."))
+    try:
+        target.full_clean(exclude=["organization", *errors], validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _target_changes(changes: dict) -> dict:
+    unknown = sorted(set(changes) - TARGET_FIELDS)
+    if unknown:
+        raise ValidationError({name: [_("Unknown field.")] for name in unknown})
+    for name in ("metric", "name", "description"):
+        if name in changes:
+            value = changes[name]
+            if value is not None and not isinstance(value, str):
+                raise ValidationError({name: [_("Enter text.")]})
+            changes[name] = (value or "").strip()
+    return changes
+
+
+def _target_save(target, *, actor: Actor, action: str, before: dict | None, changed: set[str], today) -> Target:
+    _target_check(target, changed=changed, today=today or local_today(target.organization, timezone.now()))
+    target.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            target.save()
+            audit_record(
+                org=target.organization,
+                actor=actor,
+                action=action,
+                instance=target,
+                before=before,
+                after=model_snapshot(target),
+            )
+    except IntegrityError as exc:
+        raise ValidationError({"name": [_("Another target already has this name.")]}) from exc
+    return target
+
+
+def target_create(*, org: Organization, actor: Actor, today: datetime.date | None = None, **fields) -> Target:
+    """A new SMART target; ``today`` (the organization's, by default) decides whether the deadline is past."""
+    fields = _target_changes(dict(fields))
+    target = Target(organization=org)
+    for name, value in fields.items():
+        setattr(target, name, value)
+    return _target_save(
+        target, actor=actor, action="target.create", before=None, changed=set(TARGET_FIELDS), today=today
+    )
+
+
+def target_update(*, target: Target, actor: Actor, today: datetime.date | None = None, **changes) -> Target:
+    """Change some fields of a target; on bad input the caller's instance is put back as it was."""
+    changes = _target_changes(dict(changes))
+    before = model_snapshot(target)
+    previous = {field.attname: getattr(target, field.attname) for field in target._meta.concrete_fields}
+    previous_owner = target.owner if target.owner_id else None
+    changed = {name for name, value in changes.items() if getattr(target, name) != value}
+    try:
+        for name, value in changes.items():
+            setattr(target, name, value)
+        return _target_save(target, actor=actor, action="target.update", before=before, changed=changed, today=today)
+    except ValidationError:
+        for attname, value in previous.items():
+            setattr(target, attname, value)
+        target.owner = previous_owner
+        raise
+
+
+def target_delete(*, target: Target, actor: Actor) -> None:
+    with transaction.atomic():
+        before = model_snapshot(target)
+        pk = target.pk
+        target.delete()
+        audit_record(
+            org=target.organization,
+            actor=actor,
+            action="target.delete",
+            object_type="target",
+            object_id=str(pk),
+            before=before,
+        )
