@@ -5,10 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api.urls import api_v1_patterns
 from config.health import health
-from crm import views as crm_views
+from reporting.home import home
 
 urlpatterns = [
-    path("", crm_views.home, name="home"),
+    path("", home, name="home"),
     path("", include("crm.urls")),
     path("accounts/", include("accounts.urls")),
     path("reports/", include("reporting.urls")),

@@ -1,4 +1,4 @@
-"""Pages for ops staff: home, customer list, customer 360, and the task inbox.
+"""Pages for ops staff: customer list, customer 360, and the task inbox.
 
 Views read through selectors and write through services. An htmx request gets only the fragment it swaps
 (and the full page when htmx restores history, since it then replaces the whole body); every write also works
@@ -15,7 +15,6 @@ from django.core.paginator import Paginator
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -31,7 +30,6 @@ from crm.models import Customer, Task, TaskStatus
 
 CUSTOMERS_PER_PAGE = 25
 TASKS_PER_PAGE = 50
-HOME_TASKS = 8
 DETAIL_ROWS = 50
 DETAIL_CLOSED_TASKS = 10
 
@@ -50,20 +48,6 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> Htt
 
 def _can_follow_up(request: HttpRequest) -> bool:
     return request.membership.role in FOLLOW_UP_WRITERS
-
-
-@organization_required
-def home(request: HttpRequest) -> HttpResponse:
-    org = request.organization
-    my_tasks = selectors.tasks_inbox(org=org, user=request.user)
-    context = {
-        "counts": selectors.org_counts(org=org),
-        "my_tasks": my_tasks[:HOME_TASKS],
-        "my_task_count": my_tasks.count(),
-        "my_overdue_count": my_tasks.filter(due_date__lt=timezone.localdate()).count(),
-        "can_follow_up": _can_follow_up(request),
-    }
-    return _render(request, "crm/home.html", context)
 
 
 @organization_required

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reporting import views
+from reporting import at_risk, views
 
 app_name = "reporting"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert-acknowledge"),
     path("alerts/rules/<int:pk>/", views.alert_rule_edit, name="alert-rule-edit"),
     path("jobs/", views.job_list, name="job-list"),
+    path("at-risk/", at_risk.at_risk_list, name="at-risk"),
 ]

@@ -538,6 +538,7 @@ def test_another_organizations_task_is_not_found(ops_client, other_org):
 
 
 # Home -------------------------------------------------------------------------------------------------------
+# The home page is reporting/home.py now (tests/reporting/test_home.py); these check it kept the CRM content.
 
 
 def test_home_shows_counts_and_my_open_tasks_with_overdue_count(ops_client, inbox_tasks):
