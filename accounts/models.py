@@ -177,6 +177,9 @@ class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
+    weekly_digest = models.BooleanField(
+        _("weekly digest"), default=False, help_text=_("E-mail this member the KPI tiles and open alerts every Monday.")
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

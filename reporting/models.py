@@ -49,6 +49,38 @@ class JobRun(TenantModel):
         return (self.finished_at - self.started_at).total_seconds()
 
 
+class DigestStatus(models.TextChoices):
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class DigestDelivery(TenantModel):
+    """The weekly digest of one ISO week to one member: claimed before sending, marked sent after.
+
+    One row per (organization, member, week) makes sending idempotent: a re-run or a duplicate task finds the
+    row and sends nothing (``reporting/digest.py``).
+    """
+
+    week_start = models.DateField(_("week starting"))
+    user = models.ForeignKey("accounts.User", verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(_("status"), max_length=16, choices=DigestStatus.choices, default=DigestStatus.SENDING)
+    claimed_at = models.DateTimeField(_("claimed at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-week_start", "user_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user", "week_start"], name="digest_delivery_unique_week")
+        ]
+        verbose_name = _("weekly digest delivery")
+        verbose_name_plural = _("weekly digest deliveries")
+
+    def __str__(self) -> str:
+        return f"digest {self.week_start} to {self.user_id} {self.status}"
+
+
 class KpiSnapshot(TenantModel):
     """Every KPI of DESIGN.md §4 for one day, as the nightly run computed it (definitions in ``reporting/kpis.py``)."""
 
