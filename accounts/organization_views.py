@@ -105,6 +105,21 @@ def member_role_change(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(ADMINS)
 @require_POST
+def member_weekly_digest_change(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = _membership_or_404(request, pk)
+    enabled = request.POST.get("weekly_digest") == "on"
+    services.membership_weekly_digest_set(membership=membership, enabled=enabled, actor=Actor(user=request.user))
+    if enabled:
+        messages.success(request, _("%(email)s will get the weekly digest.") % {"email": membership.user.email})
+    else:
+        messages.success(
+            request, _("%(email)s will no longer get the weekly digest.") % {"email": membership.user.email}
+        )
+    return redirect("accounts:organization-members")
+
+
+@role_required(ADMINS)
+@require_POST
 def member_invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
     _send_invitation(request, _membership_or_404(request, pk))
     return redirect("accounts:organization-members")

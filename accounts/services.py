@@ -136,6 +136,23 @@ def membership_set(*, org: Organization, user: User, role: str, actor: Actor = S
     return membership
 
 
+@transaction.atomic
+def membership_weekly_digest_set(*, membership: Membership, enabled: bool, actor: Actor = SYSTEM) -> Membership:
+    """Turn the member's weekly digest e-mail on or off (``reporting/digest.py`` sends it)."""
+    before = membership.weekly_digest
+    membership.weekly_digest = bool(enabled)
+    membership.save(update_fields=["weekly_digest"])
+    audit_record(
+        org=membership.organization,
+        actor=actor,
+        action="membership.update",
+        instance=membership,
+        before={"user": membership.user.email, "weekly_digest": before},
+        after={"user": membership.user.email, "weekly_digest": membership.weekly_digest},
+    )
+    return membership
+
+
 def _keep_one_admin(*, org: Organization, leaving: User) -> None:
     """Refuse a change that would leave the organization with nobody to manage members and keys."""
     other_admins = (

@@ -19,6 +19,11 @@ urlpatterns = [
         organization_views.member_invitation_resend,
         name="membership-invitation",
     ),
+    path(
+        "organization/members/<int:pk>/weekly-digest/",
+        organization_views.member_weekly_digest_change,
+        name="membership-weekly-digest",
+    ),
     path("organization/members/<int:pk>/remove/", organization_views.member_remove, name="membership-remove"),
     path("organization/api-keys/", organization_views.api_keys, name="organization-api-keys"),
     path("organization/api-keys/<int:pk>/revoke/", organization_views.api_key_revoke, name="apikey-revoke"),

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Organization
-from reporting import nightly
+from reporting import digest, nightly
 from reporting import services as reporting_services
 
 logger = logging.getLogger(__name__)
@@ -60,3 +60,29 @@ def nightly_fanout() -> list[int]:
 def send_alerts(alert_ids: list[int]) -> int:
     """E-mail new alerts to their organizations' admins; retried when the mail server cannot be reached."""
     return reporting_services.alerts_send(alert_ids=alert_ids)
+
+
+@shared_task
+def weekly_digest_fanout() -> list[int]:
+    """Hourly from beat: enqueue the weekly digest of each organization where it is Monday, 08:00 or later."""
+    enqueued = []
+    for org, week_start in digest.digest_organizations_due(now=timezone.now()):
+        try:
+            send_weekly_digest.apply_async((org.pk, week_start.isoformat()), expires=55 * 60)
+        except Exception:
+            logger.exception("could not enqueue the weekly digest for organization %s", org.slug)
+            continue
+        enqueued.append(org.pk)
+    return enqueued
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_weekly_digest(org_id: int, week_start: str, force: bool = False) -> int:
+    """Send one organization's digest of the week starting ``week_start``; returns the e-mails sent.
+
+    Safe to run twice: members already sent this week's digest are skipped (``reporting/digest.py``).
+    """
+    org = Organization.objects.filter(pk=org_id).first()
+    if org is None:
+        return 0
+    return digest.digest_send(org=org, week_start=datetime.date.fromisoformat(week_start), force=force).sent

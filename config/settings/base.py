@@ -159,6 +159,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=env("NIGHTLY_FANOUT_MINUTE", default="5")),
         "options": {"expires": 55 * 60},
     },
+    # Hourly: the weekly digest goes out on Monday from 08:00 in each organization's time zone, once per member
+    # and week (reporting.digest); asking every hour covers every time zone and retries a missed hour.
+    "weekly-digest-fanout": {
+        "task": "reporting.tasks.weekly_digest_fanout",
+        "schedule": crontab(minute="20"),
+        "options": {"expires": 55 * 60},
+    },
 }
 
 # Without a mail server (the demo), e-mail is written to files under var/sent-mail/, one file per connection.
