@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reporting import at_risk, views
+from reporting import at_risk, export_views, views
 
 app_name = "reporting"
 
@@ -16,3 +16,11 @@ urlpatterns = [
     path("jobs/", views.job_list, name="job-list"),
     path("at-risk/", at_risk.at_risk_list, name="at-risk"),
 ]
+
+# Downloads: every report table as CSV and XLSX, with its page's filters, and the executive PDF.
+urlpatterns += [
+    path(f"export/{table}.{fmt}", export_views.table_export, {"table": table, "fmt": fmt}, name=f"export-{table}-{fmt}")
+    for table in export_views.EXPORT_TABLES
+    for fmt in export_views.EXPORT_FORMATS
+]
+urlpatterns.append(path("export/executive.pdf", export_views.executive_pdf, name="export-executive-pdf"))
