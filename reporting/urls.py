@@ -14,6 +14,9 @@ urlpatterns = [
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert-acknowledge"),
     path("alerts/rules/<int:pk>/", views.alert_rule_edit, name="alert-rule-edit"),
     path("jobs/", views.job_list, name="job-list"),
+    path("targets/new/", views.target_create_view, name="target-create"),
+    path("targets/<int:pk>/edit/", views.target_edit_view, name="target-edit"),
+    path("targets/<int:pk>/delete/", views.target_delete_view, name="target-delete"),
     path("at-risk/", at_risk.at_risk_list, name="at-risk"),
 ]
 

@@ -17,20 +17,42 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import organization_required, role_required
 from accounts.permissions import ADMINS, ALERT_ACKNOWLEDGERS
+from accounts.selectors import organization_members
 from accounts.services import Actor
 from crm.models import Channel
 from reporting import selectors
 from reporting.forms import AlertRuleForm
-from reporting.models import Alert, AlertRule, JobStatus, MetricPeriod
-from reporting.services import alert_acknowledge, alert_rule_update, alert_rules_for
+from reporting.models import Alert, AlertRule, JobStatus, MetricPeriod, Target
+from reporting.overview import overview_context
+from reporting.services import (
+    alert_acknowledge,
+    alert_rule_update,
+    alert_rules_for,
+    target_create,
+    target_delete,
+    target_update,
+)
+from reporting.target_forms import TargetForm
 from retention.models import ClvModelReport
 from segmentation import selectors as score_selectors
 from segmentation.models import RfmSegment, Stage, Tier
 
+#: The executive overview's headline tiles (with change and sparkline), in the order of the issue.
+OVERVIEW_TILES = (
+    "revenue",
+    "new_customers",
+    "active_customers",
+    "cac",
+    "ltv_cac",
+    "monthly_churn_rate",
+    "high_value_retention",
+    "repeat_purchase_rate",
+    "nps",
+)
 KPI_GROUPS = (
-    ("revenue", "new_customers", "active_customers", "arpu", "repeat_purchase_rate", "activation_rate"),
-    ("monthly_churn_rate", "high_value_retention", "churned_customers", "at_risk_customers", "buying_customers"),
-    ("cac", "ltv_cac", "nps", "csat", "d1_retention", "d7_retention", "d30_retention"),
+    OVERVIEW_TILES,
+    ("arpu", "activation_rate", "csat", "churned_customers", "at_risk_customers", "buying_customers"),
+    ("d1_retention", "d7_retention", "d30_retention"),
 )
 
 
@@ -46,22 +68,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @organization_required
 def kpi_overview(request: HttpRequest) -> HttpResponse:
-    org = request.organization
-    snapshot = selectors.latest_kpi_snapshot(org=org)
-    definitions = {row["code"]: row for row in selectors.kpi_definitions()}
-    groups = []
-    history = []
-    if snapshot is not None:
-        history = selectors.kpi_history(org=org, until=snapshot.day, days=30)
-        for codes in KPI_GROUPS:
-            groups.append(
-                [{**definitions[code], "value": snapshot.values.get(code)} for code in codes if code in definitions]
-            )
-    return render(
-        request,
-        "reporting/kpi_overview.html",
-        {"snapshot": snapshot, "groups": groups, "history": history, "definitions": definitions.values()},
-    )
+    """The executive overview: headline KPIs with their change and sparkline, targets, movers, channel figures."""
+    return render(request, "reporting/kpi_overview.html", overview_context(request, groups=KPI_GROUPS))
 
 
 @organization_required
@@ -257,3 +265,55 @@ def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
     alert_acknowledge(alert=alert, actor=Actor(user=request.user))
     messages.success(request, _("Alert acknowledged."))
     return redirect("reporting:alert-list")
+
+
+def _target_form_page(request: HttpRequest, form: TargetForm, target: Target | None, status: int = 200) -> HttpResponse:
+    return render(request, "reporting/target_form.html", {"form": form, "target": target}, status=status)
+
+
+def _target_form_save(request: HttpRequest, target: Target | None) -> HttpResponse:
+    """Validate the posted form, then create or update through the services; errors go back into the form."""
+    form = TargetForm(request.POST, members=organization_members(org=request.organization))
+    if form.is_valid():
+        actor = Actor(user=request.user)
+        try:
+            if target is None:
+                target = target_create(org=request.organization, actor=actor, **form.service_fields())
+                messages.success(request, _("Target added."))
+            else:
+                target_update(target=target, actor=actor, **form.service_fields())
+                messages.success(request, _("Target saved."))
+        except ValidationError as exc:
+            form.add_service_error(exc)
+        else:
+            return redirect("reporting:kpi-overview")
+    return _target_form_page(request, form, target, status=400)
+
+
+@role_required(ADMINS)
+def target_create_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _target_form_save(request, None)
+    snapshot = selectors.latest_kpi_snapshot(org=request.organization)
+    initial = {"baseline_date": snapshot.day if snapshot else None}
+    return _target_form_page(
+        request, TargetForm(initial=initial, members=organization_members(org=request.organization)), None
+    )
+
+
+@role_required(ADMINS)
+def target_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    target = get_object_or_404(Target.objects.for_org(request.organization), pk=pk)
+    if request.method == "POST":
+        return _target_form_save(request, target)
+    form = TargetForm(initial=TargetForm.initial_for(target), members=organization_members(org=request.organization))
+    return _target_form_page(request, form, target)
+
+
+@require_POST
+@role_required(ADMINS)
+def target_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    target = get_object_or_404(Target.objects.for_org(request.organization), pk=pk)
+    target_delete(target=target, actor=Actor(user=request.user))
+    messages.success(request, _("Target deleted."))
+    return redirect("reporting:kpi-overview")
