@@ -115,7 +115,7 @@ def _sheet_title(title: str) -> str:
     return (_SHEET_TITLE_FORBIDDEN.sub(" ", title).strip() or "Sheet")[:31]
 
 
-def _xlsx_value(value, kind: str):
+def _xlsx_value(value):
     if isinstance(value, datetime.datetime) and value.tzinfo is not None:
         raise ValueError("XLSX cells cannot hold time zones: convert to the organization's local time first")
     if isinstance(value, str):
@@ -150,19 +150,27 @@ def xlsx_write(table: Table, target, *, max_rows: int | None = None) -> int:
         cell.font = bold
         header.append(cell)
     sheet.append(header)
-    formats = [XLSX_FORMATS.get(column.kind) for column in table.columns]
-    kinds = [column.kind for column in table.columns]
+    # One styled cell per formatted column, refilled for every row (a write-only sheet writes a row out as soon
+    # as it is appended), instead of a style lookup for every value.
+    styled = []
+    for column in table.columns:
+        number_format = XLSX_FORMATS.get(column.kind)
+        if number_format is None:
+            styled.append(None)
+            continue
+        cell = WriteOnlyCell(sheet)
+        cell.number_format = number_format
+        styled.append(cell)
     written = 0
     try:
         for row in table.rows:
             if max_rows is not None and written >= max_rows:
                 break
             cells = []
-            for value, kind, number_format in zip(row, kinds, formats, strict=True):
-                value = _xlsx_value(value, kind)
-                if number_format and value is not None and not isinstance(value, str):
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.number_format = number_format
+            for value, cell in zip(row, styled, strict=True):
+                value = _xlsx_value(value)
+                if cell is not None and value is not None and not isinstance(value, str):
+                    cell.value = value
                     cells.append(cell)
                 else:
                     cells.append(value)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.http import StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from openpyxl import load_workbook
@@ -414,3 +415,9 @@ def test_report_pages_link_their_downloads(client, org, viewer_user):
         body = client.get(reverse(f"reporting:{page}"), {"show": "all"}).content.decode()
         assert reverse(f"reporting:export-{table}-csv") + "?show=all" in body, page
         assert reverse(f"reporting:export-{table}-xlsx") in body, page
+
+
+def test_export_links_include_offers_the_executive_pdf_for_the_overview(rf, org):
+    html = render_to_string("reporting/includes/export_links.html", {"table": "executive"}, request=rf.get("/"))
+
+    assert reverse("reporting:export-executive-pdf") in html and "CSV" not in html
