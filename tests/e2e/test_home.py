@@ -14,8 +14,10 @@ from playwright.sync_api import expect
 
 from accounts.models import User
 from accounts.timekeeping import organization_time_zone
+from campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Variant
 from crm.models import Customer, Task, TaskStatus
 from reporting.at_risk import WIN_BACK_TITLE
+from segmentation.models import Segment, SegmentSize
 from tests.e2e.test_reports import log_in, scored_demo  # noqa: F401 (the fixture is used by name)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,8 +75,37 @@ def test_ops_user_takes_three_at_risk_customers_and_finds_the_tasks_on_their_hom
     screenshot("at-risk-zh-hans")
 
 
+def _marketing_history(org) -> None:
+    """A segment sized for 31 nights and a launched campaign with deliveries, so the marketing blocks have rows."""
+    today = timezone.localdate(timezone=organization_time_zone(org))
+    segment = Segment.objects.create(
+        organization=org, name="High value", rules={"field": "tier", "op": "eq", "value": "high"}
+    )
+    for nights_ago in range(31):
+        day = today - datetime.timedelta(days=nights_ago + 1)
+        SegmentSize.objects.create(organization=org, segment=segment, day=day, size=40 - nights_ago // 3)
+    campaign = Campaign.objects.create(
+        organization=org,
+        name="Spring win-back",
+        status=CampaignStatus.SENT,
+        launched_at=timezone.now() - datetime.timedelta(days=3),
+    )
+    variant = Variant.objects.create(organization=org, campaign=campaign, position=1, name="10% off")
+    for index, customer in enumerate(Customer.objects.for_org(org).order_by("pk")[:60]):
+        holdout = index % 5 == 0
+        Delivery.objects.create(
+            organization=org,
+            campaign=campaign,
+            customer=customer,
+            variant=None if holdout else variant,
+            status=DeliveryStatus.HOLDOUT if holdout else DeliveryStatus.SENT,
+            assigned_at=campaign.launched_at,
+        )
+
+
 @pytest.mark.parametrize("role", ["marketer", "viewer", "admin"])
 def test_each_role_sees_its_own_home(page, scored_demo, screenshot, role):  # noqa: F811
+    _marketing_history(scored_demo)
     log_in(page, f"{role}1@demo.custops.local")
     if role == "viewer":
         expect(page.locator("#home-summary")).to_be_visible()
@@ -83,8 +114,8 @@ def test_each_role_sees_its_own_home(page, scored_demo, screenshot, role):  # no
         expect(page).to_have_url(f"{page.url.split('/reports/')[0]}/reports/")
         page.go_back()
     else:
-        expect(page.locator("#home-segments")).to_be_visible()
-        expect(page.locator("#home-campaigns")).to_be_visible()
+        expect(page.locator("#segment-trends")).to_contain_text("High value")
+        expect(page.locator("#campaign-uplift")).to_contain_text("Spring win-back")
     if role == "admin":
         expect(page.locator("#my-at-risk")).to_be_visible()
     screenshot(f"home-{role}-en")

@@ -273,6 +273,7 @@ def test_marketer_home_reads_real_campaign_results(client, org, marketer_user):
 
     assert "Real results" in campaigns
     assert "none yet" in campaigns
+    assert "not enough data yet" in campaigns  # nobody bought: a 0.00 [0.00, 0.00] interval says nothing
 
 
 def test_marketer_home_empty_blocks_say_what_to_do(client, marketer_user):
