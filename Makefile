@@ -19,8 +19,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 demo: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-missing --customers $(DEMO_CUSTOMERS)
-	$(PY) manage.py run_nightly --org demo
 	$(PY) manage.py seed_demo_campaigns --org demo
+	$(PY) manage.py run_nightly --org demo --nights 14
+	$(PY) manage.py seed_demo_targets --org demo
 	@echo "Serving custops on http://127.0.0.1:8000/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver 127.0.0.1:8000 --noreload
 

@@ -280,6 +280,17 @@ def test_run_nightly_command_reports_each_organization(org, capsys):
     assert JobRun.objects.for_org(org).get().triggered_by == "command"
 
 
+def test_run_nightly_command_runs_several_nights_oldest_first(org, capsys):
+    call_command("run_nightly", "--org", org.slug, "--as-of", "2026-02-03", "--nights", "3")
+
+    out = capsys.readouterr().out
+    days = [line.split(" as of ")[1][:10] for line in out.splitlines() if " as of " in line]
+    assert days == ["2026-02-01", "2026-02-02", "2026-02-03"]
+    assert JobRun.objects.for_org(org).count() == 3
+    with pytest.raises(CommandError, match="--nights must be between 1 and 400"):
+        call_command("run_nightly", "--org", org.slug, "--nights", "0")
+
+
 def test_run_nightly_command_rejects_unknown_org_and_bad_dates(org):
     with pytest.raises(CommandError, match="No organization with slug 'nope'"):
         call_command("run_nightly", "--org", "nope")

@@ -16,8 +16,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--org", help="organization slug; without it, every organization")
         parser.add_argument("--as-of", help="YYYY-MM-DD; only data on or before this date counts")
+        parser.add_argument(
+            "--nights",
+            type=int,
+            default=1,
+            help="run this many nights ending at --as-of (or yesterday), oldest first, e.g. to fill trend history",
+        )
 
-    def handle(self, *args, org=None, as_of=None, **options):
+    def handle(self, *args, org=None, as_of=None, nights=1, **options):
+        if not 1 <= nights <= 400:
+            raise CommandError(f"--nights must be between 1 and 400, not {nights}.")
         if org:
             organizations = list(Organization.objects.filter(slug=org))
             if not organizations:
@@ -47,8 +55,12 @@ class Command(BaseCommand):
                         }
                     )
         failed = 0
-        for organization in organizations:
-            day = as_of_date or nightly.local_yesterday(organization, now)
+        runs = [
+            (organization, (as_of_date or nightly.local_yesterday(organization, now)) - datetime.timedelta(days=back))
+            for organization in organizations
+            for back in range(nights - 1, -1, -1)
+        ]
+        for organization, day in runs:
             with tqdm(total=len(nightly.NIGHTLY_STEPS), desc=organization.slug, unit="step", file=self.stderr) as bar:
 
                 def progress(step_name: str, bar=bar) -> None:
