@@ -852,14 +852,20 @@ def deliveries_send(*, campaign_id: int, delivery_ids: list[int], now: datetime.
 
 
 def _keep_claims(campaign: Campaign, remaining: list[Delivery]) -> bool:
-    """Renew the lease of the batch's remaining claims; False when the campaign was stopped meanwhile."""
+    """Renew the lease of the batch's remaining claims; False when the campaign was stopped meanwhile.
+
+    The lease is renewed once a third of it has run out, not at every check: rewriting every remaining row each
+    5 messages cost about 20 row versions a message in batches of 200.
+    """
     if not Campaign.objects.filter(pk=campaign.pk, status__in=SENDABLE_CAMPAIGN_STATUSES).exists():
         return False
+    now = timezone.now()
+    renew_before = now - datetime.timedelta(seconds=settings.CAMPAIGN_CLAIM_LEASE_SECONDS / 3)
+    if all(row.claimed_at is not None and row.claimed_at > renew_before for row in remaining):
+        return True
     for row in remaining:
-        row.claimed_at = timezone.now()
-    Delivery.objects.filter(pk__in=[row.pk for row in remaining], status=DeliveryStatus.SENDING).update(
-        claimed_at=timezone.now()
-    )
+        row.claimed_at = now
+    Delivery.objects.filter(pk__in=[row.pk for row in remaining], status=DeliveryStatus.SENDING).update(claimed_at=now)
     return True
 
 
