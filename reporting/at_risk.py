@@ -342,7 +342,16 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
         matching = at_risk_customers(org=org, user=request.user, **filters)
         if not data["confirm"]:
             count = matching.count()
-            return _render_list(request, form=form, confirm={"count": count, "handled": min(count, FOLLOW_UP_LIMIT)})
+            due_date = (
+                timezone.localdate() + datetime.timedelta(days=data["due_in_days"]) if data["create_task"] else None
+            )
+            confirm = {
+                "count": count,
+                "handled": min(count, FOLLOW_UP_LIMIT),
+                "owner": data["owner"] if data["assign"] else None,
+                "due_date": due_date,
+            }
+            return _render_list(request, form=form, confirm=confirm)
         ids = list(matching.values_list("customer_id", flat=True)[:FOLLOW_UP_LIMIT])
     else:
         ids = data["customer"]

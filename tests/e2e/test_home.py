@@ -41,6 +41,15 @@ def test_ops_user_takes_three_at_risk_customers_and_finds_the_tasks_on_their_hom
     expect(rows.first.locator("input[name=customer]")).to_be_visible()
     screenshot("at-risk-en")
 
+    owned = Customer.objects.filter(owner=ops).count()
+    page.locator("#bulk-assign").check()
+    page.locator("#apply-all").click()
+    expect(page.locator("#bulk-confirm")).to_contain_text("customers match the filter")
+    screenshot("at-risk-confirm-en")
+    page.locator("#bulk-confirm").get_by_role("button", name="Cancel").click()
+    expect(page.locator("#bulk-confirm")).to_have_count(0)
+    assert Customer.objects.filter(owner=ops).count() == owned  # asked, not done
+
     picked = [int(rows.nth(index).locator("input[name=customer]").get_attribute("value")) for index in range(3)]
     for index in range(3):
         rows.nth(index).locator("input[name=customer]").check()

@@ -186,6 +186,9 @@ def test_all_matching_asks_for_confirmation_with_the_count_then_acts(client, ops
 
     assert asked.status_code == 200
     assert "2 customers match the filter." in asked.content.decode()
+    due = (timezone.localdate() + datetime.timedelta(days=5)).isoformat()
+    assert f"Create a win-back task due on {due}" in asked.content.decode()
+    assert "Assign them to" in asked.content.decode()
     assert Task.objects.count() == 0
 
     done = post(client, {**data, "confirm": "on"}, "?tier=high")
