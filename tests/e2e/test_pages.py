@@ -200,7 +200,7 @@ def test_language_switch_to_simplified_chinese(page, shop, screenshot):
     expect(page.locator("h1")).to_have_text("任务收件箱")
     screenshot("tasks-zh-hans")
     page.locator("#main-nav").get_by_role("link", name="报表").click()
-    expect(page.locator("h1")).to_have_text("关键数字")
+    expect(page.locator("h1")).to_have_text("管理层总览")
     page.locator(".report-nav").get_by_role("link", name="夜间运行记录").click()
     expect(page.locator("h1")).to_have_text("夜间运行记录")
     screenshot("jobs-zh-hans")
