@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 from django.conf import settings
-from django.db import Error, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, Error, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -30,6 +30,7 @@ from reporting import services as reporting_services
 from reporting.models import NIGHTLY, JobRun, JobStatus
 from retention import selectors as retention_selectors
 from retention.services import RetentionOutcome, retention_models_refresh
+from segmentation.models import CustomerScore
 from segmentation.selectors import scores_as_of
 from segmentation.services import ScoresOutcome, compute_scores, scores_refresh, segment_memberships_refresh
 
@@ -334,7 +335,26 @@ def run_nightly(
     else:
         _record_outcome(job, JobStatus.SUCCEEDED)
         _notify(run.raised_alert_ids)
+        if run.current:
+            _refresh_planner_statistics()
     return job
+
+
+def _refresh_planner_statistics() -> None:
+    """ANALYZE the score table once its new rows are committed.
+
+    Segment counts filter on scores (tier, stage, churn probability); with statistics from before the night
+    the planner can guess a few thousand rows where there are hundreds of thousands and pick a slow plan.
+    Autovacuum would get there eventually; the live count is needed the next morning. Outside the run's
+    transaction, so no lock is held across another organization's night.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {CustomerScore._meta.db_table}")
+    except DatabaseError:
+        logger.warning("could not analyze the score table after the nightly run", exc_info=True)
 
 
 def _notify(alert_ids: list[int]) -> None:

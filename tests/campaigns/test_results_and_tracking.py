@@ -298,3 +298,12 @@ def test_the_new_campaign_page_preselects_a_segment_of_ours_only(client, org, ot
 
     assert ours.context["form"].initial == {"segment": high_segment.pk, "tier": "mid"}
     assert other.context["form"].initial == {}
+
+
+def test_the_scores_page_offers_a_campaign_per_tier_to_marketers_only(client, org, audience, marketer_user, ops_user):
+    client.force_login(marketer_user)
+    page = client.get(reverse("reporting:score-list")).content.decode()
+    assert f"{reverse('campaigns:campaign-create')}?tier=high" in page
+
+    client.force_login(ops_user)
+    assert "tier-campaign-link" not in client.get(reverse("reporting:score-list")).content.decode()

@@ -332,3 +332,24 @@ def test_run_nightly_command_prints_the_short_error_of_a_failed_run(monkeypatch,
     assert "acme as of 2026-02-01: failed" in out
     assert "RuntimeError: disk on fire" in out
     assert "Traceback" not in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_night_that_wrote_scores_analyzes_the_score_table(org):
+    """Segment counts plan on the score table's statistics: they are refreshed once the night is committed."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("ANALYZE and its statistics are PostgreSQL's")
+
+    def analyze_count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'segmentation_customerscore'")
+            return cursor.fetchone()[0]
+
+    before = analyze_count()
+    job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 2, 1))
+
+    assert job.status == "succeeded"
+    assert analyze_count() == before + 1
