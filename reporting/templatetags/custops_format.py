@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils.translation import get_language
 
 register = template.Library()
 
@@ -56,3 +57,24 @@ def get_item(mapping, key):
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.filter
+def money_local(value, currency: str = "") -> str:
+    """An amount as the reader expects it: in Chinese with CNY, ¥ and 万 / 亿 (1.23万 = 12,300); else ``money``.
+
+    Chinese readers count large amounts in 万 (10⁴) and 亿 (10⁸), not thousands and millions; other
+    languages and currencies keep the plain two-decimal form, with the currency named on the page.
+    """
+    number = _number(value)
+    if number is None:
+        return EMPTY
+    if currency != "CNY" or not (get_language() or "").startswith("zh"):
+        return money(value)
+    sign = "-" if number < 0 else ""
+    size = abs(number)
+    if size >= 1e8:
+        return f"{sign}¥{size / 1e8:.2f}亿"
+    if size >= 1e4:
+        return f"{sign}¥{size / 1e4:.2f}万"
+    return f"{sign}¥{money(size)}"
