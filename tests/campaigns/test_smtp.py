@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from decimal import Decimal
 
 import pytest
@@ -10,14 +9,9 @@ from aiosmtpd.controller import Controller
 
 from campaigns import services
 from campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Suppression
+from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Sink:

@@ -7,12 +7,14 @@ missing service is a failure: CI must exercise them.
 
 from __future__ import annotations
 
+import email
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from email import policy
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,32 @@ def celery_worker(real_services, start_process):
     app.conf.task_always_eager = False
     yield worker
     app.conf.task_always_eager = previous
+
+
+class CollectingHandler:
+    """An aiosmtpd handler that keeps every message it accepts, with its envelope."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    """A local SMTP server (aiosmtpd) that Django's SMTP backend sends to; yields its CollectingHandler."""
+    from aiosmtpd.controller import Controller
+
+    handler = CollectingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    yield handler
+    controller.stop()

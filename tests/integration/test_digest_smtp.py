@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 import datetime
-import email
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from accounts.models import Membership, Role
 from reporting import digest, tasks
 from reporting.models import Alert, AlertKind, KpiSnapshot
-from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
 WEEK_START = datetime.date(2026, 11, 16)
-
-
-class CollectingHandler:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp_sink(settings):
-    handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = False
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture

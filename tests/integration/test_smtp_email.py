@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-import email
-from email import policy
-
 import pytest
-from aiosmtpd.controller import Controller
 from django.urls import reverse
 
 from accounts.models import Role
 from accounts.services import invitation_send, member_invite
-from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
-
-
-class CollectingHandler:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp_sink(settings):
-    handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = False
-    yield handler
-    controller.stop()
 
 
 def test_password_reset_mail_reaches_the_smtp_server(client, ops_user, smtp_sink):
