@@ -78,3 +78,46 @@ def money_local(value, currency: str = "") -> str:
     if size >= 1e4:
         return f"{sign}¥{size / 1e4:.2f}万"
     return f"{sign}¥{money(size)}"
+
+
+@register.simple_tag
+def chart_table(described: dict) -> dict:
+    """A chart description's numbers as ``{"header", "rows", "units"}`` for its table view.
+
+    ``units`` says how each column is formatted (the first column is the category or point label).
+    """
+    from reporting.charts import table_rows
+
+    header, rows = table_rows(described)
+    if described["kind"] == "scatter":
+        units = ["label", described["x_unit"], described["y_unit"]]
+    else:
+        units = ["label"] + [described["y_unit"]] * (len(header) - 1)
+    return {"header": header, "rows": [list(zip(row, units, strict=True)) for row in rows]}
+
+
+@register.simple_tag
+def chart_value(value, unit: str, currency: str = "") -> str:
+    """One table-view cell of a chart, formatted by its unit."""
+    if unit == "label":
+        return EMPTY if value is None else str(value)
+    if unit == "money":
+        return money_local(value, currency)
+    if unit == "percent":
+        return percent(value)
+    number = _number(value)
+    if number is None:
+        return EMPTY
+    if unit == "ratio":
+        return f"{number:.2f}×"
+    if unit == "months":
+        return f"{number:.1f}"
+    return intcomma(round(number, 2) if number != int(number) else int(number))
+
+
+@register.simple_tag
+def chart_script(described: dict, chart_id: str):
+    """The chart description as ``<script type="application/json" id="<chart_id>-data">`` (escaped)."""
+    from django.utils.html import json_script
+
+    return json_script(described, f"{chart_id}-data")
