@@ -33,6 +33,7 @@ class OrganizationSettingsForm(ServiceErrorsForm, forms.ModelForm):
             "campaign_frequency_cap",
             "quiet_hours_start",
             "quiet_hours_end",
+            "viewers_export_customer_pii",
         ]
         help_texts = {
             "churn_window_days": _("A customer with no purchase for longer than this counts as churned."),

@@ -144,6 +144,14 @@ class Organization(models.Model):
     quiet_hours_end = models.PositiveSmallIntegerField(
         _("quiet hours end (hour)"), default=8, validators=[MaxValueValidator(23)]
     )
+    viewers_export_customer_pii = models.BooleanField(
+        _("viewers may export customers' personal data"),
+        default=True,
+        help_text=_(
+            "When off, members with the viewer role still read every report, but their exports leave out names, "
+            "e-mail addresses and phone numbers, and they cannot download campaign contact lists."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from rest_framework import permissions
 
-from accounts.models import ApiKey, Organization, Role
+from accounts.models import ApiKey, Membership, Organization, Role
 
 #: Roles that may change records in each area. Every member may read everything in their organization.
 CRM_WRITERS = frozenset({Role.ADMIN, Role.OPS})
@@ -15,6 +15,21 @@ MARKETING_WRITERS = frozenset({Role.ADMIN, Role.MARKETER})
 ADMINS = frozenset({Role.ADMIN})
 #: Who may acknowledge an alert: everyone who acts on one (viewers only read reports).
 ALERT_ACKNOWLEDGERS = frozenset({Role.ADMIN, Role.OPS, Role.MARKETER})
+
+#: Roles whose exports of customers' personal data the organization may switch off
+#: (``Organization.viewers_export_customer_pii``): those who only read.
+PII_EXPORT_RESTRICTABLE = frozenset({Role.VIEWER})
+
+
+def may_export_customer_pii(membership: Membership) -> bool:
+    """Whether this member's downloads may carry customers' names, e-mail addresses and phone numbers.
+
+    Reading a customer on screen and taking a file of thousands of them away are different risks: an
+    organization can keep its read-only members to the first.
+    """
+    if membership.role in PII_EXPORT_RESTRICTABLE:
+        return membership.organization.viewers_export_customer_pii
+    return True
 
 
 def organization_for_api_request(request) -> Organization | None:

@@ -246,6 +246,7 @@ ORGANIZATION_SETTINGS = {
     "campaign_frequency_cap",
     "quiet_hours_start",
     "quiet_hours_end",
+    "viewers_export_customer_pii",
 }
 
 

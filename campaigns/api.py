@@ -13,9 +13,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from accounts.permissions import MARKETING_WRITERS
+from accounts.models import ApiKey
+from accounts.permissions import MARKETING_WRITERS, may_export_customer_pii
 from accounts.timekeeping import local_today
 from campaigns import selectors, services
 from campaigns.models import (
@@ -346,6 +348,9 @@ class CampaignViewSet(OrganizationModelViewSet):
     @action(detail=True, methods=["get"], url_path="export", filter_backends=[], pagination_class=None)
     def export_list(self, request, pk=None):
         """The customers assigned to a variant (never the hold-out) as CSV, for SMS, ads or call lists."""
+        membership = getattr(request._request, "membership", None)
+        if not isinstance(request.auth, ApiKey) and membership and not may_export_customer_pii(membership):
+            raise PermissionDenied(_("Your organization does not let viewers download customer contact lists."))
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         for row in selectors.export_rows(campaign=self.get_object()):

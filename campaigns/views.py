@@ -11,7 +11,7 @@ import base64
 import csv
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import organization_required, role_required
-from accounts.permissions import MARKETING_WRITERS
+from accounts.permissions import MARKETING_WRITERS, may_export_customer_pii
 from accounts.services import Actor
 from accounts.timekeeping import local_today
 from campaigns import selectors, services
@@ -175,6 +175,8 @@ class _Echo:
 def campaign_export(request: HttpRequest, pk: int) -> HttpResponse:
     """The campaign's list (variants only, never the hold-out) as CSV for SMS, ads or call tools."""
     campaign = _campaign(request, pk)
+    if not may_export_customer_pii(request.membership):
+        raise PermissionDenied(_("Your organization does not let viewers download customer contact lists."))
     writer = csv.writer(_Echo())
     rows = (
         writer.writerow([selectors.spreadsheet_safe(str(value)) for value in row])

@@ -1,9 +1,9 @@
 """Downloads of the report tables (CSV, XLSX) and the executive report (PDF).
 
 Every member may export every report of their organization, with the page's own filters. The customer
-scores export carries names, e-mail addresses and phone numbers only for roles in
-:data:`CUSTOMER_PII_READERS`: the roles that may open the customer pages. Today that is every role (a viewer
-reads customer records, read-only), so every member gets them; narrow the set and the export follows.
+scores export carries names, e-mail addresses and phone numbers only when
+:func:`accounts.permissions.may_export_customer_pii` allows it: every role by default, and not viewers once the
+organization switches ``viewers_export_customer_pii`` off.
 
 Each table is built here from the same selectors as its page; ``reporting/exports.py`` writes the files.
 """
@@ -23,7 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.decorators import organization_required
-from accounts.models import Membership, Organization, Role
+from accounts.models import Organization
+from accounts.permissions import may_export_customer_pii
 from crm.models import Channel
 from reporting import exports, selectors
 from reporting.digest import digest_kpi_tiles
@@ -36,9 +37,6 @@ from segmentation.models import RfmSegment, Stage, Tier
 
 logger = logging.getLogger(__name__)
 
-#: Roles that may see customers' names, e-mail addresses and phone numbers in exports: those that may open the
-#: customer pages (``crm.views.customer_list`` and ``customer_detail`` admit every member).
-CUSTOMER_PII_READERS = frozenset(Role)
 #: Above this many rows a CSV streams (no size known in advance); below, it is sent whole with its length.
 CSV_STREAM_ABOVE = 5_000
 #: Largest XLSX export. openpyxl writes about 4,000 full score rows a second (its XML writer is pure Python), so
@@ -56,10 +54,6 @@ EXPORT_TABLES = {
     "jobs": "job-list",
 }
 EXPORT_FORMATS = ("csv", "xlsx")
-
-
-def may_export_customer_pii(membership: Membership) -> bool:
-    return membership.role in CUSTOMER_PII_READERS
 
 
 def _local(value: datetime.datetime | None) -> datetime.datetime | None:

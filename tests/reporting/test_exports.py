@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from accounts.models import Role
+from accounts.services import organization_update
 from reporting import export_views, exports
 from reporting.exports import DATE, INTEGER, MONEY, SHARE, Column, Table
 from reporting.models import Alert, AlertKind, ChannelMetric, JobRun, JobStatus, KpiSnapshot, MetricPeriod
@@ -209,8 +210,8 @@ def test_score_export_takes_the_pages_filters(client, org, viewer_user):
     assert rows[1][rows[0].index("Tier")] == "High value"
 
 
-def test_viewers_get_customer_names_and_emails_like_on_the_customer_pages(client, org, viewer_user):
-    """Every role may open the customer pages today, so every role's scores export names the customers."""
+def test_viewers_get_customer_names_and_emails_by_default(client, org, viewer_user):
+    """Viewers read the customer pages, so unless the organization says otherwise their exports name customers."""
     _score(org, name="Hana", email="hana@example.com", tier=Tier.HIGH, value="900")
     client.force_login(viewer_user)
 
@@ -220,10 +221,8 @@ def test_viewers_get_customer_names_and_emails_like_on_the_customer_pages(client
     assert row[1:3] == ["Hana", "hana@example.com"]
 
 
-def test_roles_outside_the_customer_readers_get_the_scores_without_names_or_emails(
-    client, org, viewer_user, monkeypatch
-):
-    monkeypatch.setattr(export_views, "CUSTOMER_PII_READERS", frozenset({Role.ADMIN, Role.OPS, Role.MARKETER}))
+def test_viewers_of_an_organization_that_withholds_pii_get_the_scores_without_names_or_emails(client, org, viewer_user):
+    organization_update(org=org, viewers_export_customer_pii=False)
     score = _score(org, name="Hana", email="hana@example.com", tier=Tier.HIGH, value="900")
     client.force_login(viewer_user)
 
@@ -237,6 +236,17 @@ def test_roles_outside_the_customer_readers_get_the_scores_without_names_or_emai
         assert "Hana" not in text and "hana@example.com" not in text
         assert score.customer.external_id in text
         assert "E-mail" not in text and "Name" not in text
+
+
+def test_withholding_pii_from_viewers_leaves_other_roles_exports_whole(client, org, ops_user):
+    organization_update(org=org, viewers_export_customer_pii=False)
+    _score(org, name="Hana", email="hana@example.com", tier=Tier.HIGH, value="900")
+    client.force_login(ops_user)
+
+    header, row = _csv_rows(_export(client, "scores", "csv"))
+
+    assert header[:4] == ["External id", "Name", "E-mail", "Phone"]
+    assert row[1:3] == ["Hana", "hana@example.com"]
 
 
 def test_customer_named_like_a_formula_is_neutralized_in_both_score_exports(client, org, admin_user):
