@@ -56,7 +56,8 @@
             ctx.fillText(guide.label, at + 4, chart.chartArea.top + 12);
           } else {
             ctx.moveTo(chart.chartArea.left, at); ctx.lineTo(chart.chartArea.right, at); ctx.stroke();
-            ctx.fillText(guide.label, chart.chartArea.left + 4, at - 4);
+            ctx.textAlign = "right";
+            ctx.fillText(guide.label, chart.chartArea.right - 4, at - 4);
           }
           ctx.restore();
         });
@@ -64,10 +65,25 @@
         // Name each point beside it: a quadrant chart is read by which channel sits where.
         ctx.save();
         ctx.fillStyle = "#222"; ctx.font = "12px sans-serif";
+        // A label that would cover another is moved a line up or down, or left out (the table view has it).
+        var taken = [];
+        function free(box) {
+          return taken.every(function (other) {
+            return box.x + box.w < other.x || other.x + other.w < box.x || box.y + box.h < other.y || other.y + other.h < box.y;
+          });
+        }
         chart.data.datasets.forEach(function (set, index) {
           chart.getDatasetMeta(index).data.forEach(function (element, i) {
             var point = set.data[i];
-            if (point && point.label) { ctx.fillText(point.label, element.x + 7, element.y + 4); }
+            if (!point || !point.label) { return; }
+            var width = ctx.measureText(point.label).width;
+            var right = element.x + 7 + width <= chart.chartArea.right;
+            var x = right ? element.x + 7 : element.x - 7 - width;
+            var offsets = [0, -13, 13, -26, 26];
+            for (var k = 0; k < offsets.length; k++) {
+              var box = {x: x, y: element.y - 8 + offsets[k], w: width, h: 12};
+              if (free(box)) { taken.push(box); ctx.fillText(point.label, x, element.y + 4 + offsets[k]); break; }
+            }
           });
         });
         ctx.restore();
@@ -109,7 +125,17 @@
       },
       plugins: [guidePlugin(spec)]
     };
-    if (scatter) { config.options.scales.x.type = "linear"; config.options.scales.x.grace = "10%"; config.options.scales.y.grace = "10%"; }
+    if (scatter) {
+      // Room around the outermost points for their labels, but no axis below zero for figures that cannot be.
+      var values = {x: [], y: []};
+      spec.series.forEach(function (one) { one.data.forEach(function (p) { values.x.push(p.x); values.y.push(p.y); }); });
+      ["x", "y"].forEach(function (axis) {
+        var scale = config.options.scales[axis];
+        scale.grace = "10%";
+        if (values[axis].every(function (v) { return v === null || v >= 0; })) { scale.min = 0; }
+      });
+      config.options.scales.x.type = "linear";
+    }
     canvas.custopsChart = new window.Chart(canvas, config);
   }
 
