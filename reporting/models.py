@@ -276,3 +276,29 @@ class Target(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CustomerMixSnapshot(TenantModel):
+    """The night's customer mix for the "Customers and value" page and API: precomputed, so reading is one row.
+
+    The JSON layouts are those of ``reporting/customer_mix.py`` (the maths): ``rfm_grid`` (recency score ×
+    frequency score: customers and summed customer value per cell), ``tiers`` (customers, value and shares per
+    tier), ``value_bins`` (a histogram of customer value on 1-2-5 edges) and ``stage_flow`` (stage counts at each
+    of the last 12 month-ends and the transitions from the month-end before).
+    """
+
+    as_of = models.DateField(_("as of"))
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+    rfm_grid = models.JSONField(_("RFM grid"), default=dict)
+    tiers = models.JSONField(_("tiers"), default=list)
+    value_bins = models.JSONField(_("value distribution"), default=list)
+    stage_flow = models.JSONField(_("stage flow"), default=dict)
+
+    class Meta:
+        ordering = ["-as_of"]
+        constraints = [models.UniqueConstraint(fields=["organization", "as_of"], name="customer_mix_org_as_of_unique")]
+        verbose_name = _("customer mix snapshot")
+        verbose_name_plural = _("customer mix snapshots")
+
+    def __str__(self) -> str:
+        return f"customer mix {self.as_of}"

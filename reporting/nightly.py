@@ -27,9 +27,11 @@ from accounts.models import Organization
 from accounts.timekeeping import local_today, organization_time_zone
 from reporting import selectors
 from reporting import services as reporting_services
-from reporting.models import NIGHTLY, JobRun, JobStatus
+from reporting.customer_mix import customer_mix
+from reporting.models import NIGHTLY, CustomerMixSnapshot, JobRun, JobStatus
 from retention import selectors as retention_selectors
 from retention.services import RetentionOutcome, retention_models_refresh
+from retention.trend_store import retention_trend_refresh
 from segmentation.models import CustomerScore
 from segmentation.selectors import scores_as_of
 from segmentation.services import ScoresOutcome, compute_scores, scores_refresh, segment_memberships_refresh
@@ -186,6 +188,21 @@ def step_cohorts(run: NightlyRun) -> int:
     )
 
 
+def step_retention_trend(run: NightlyRun) -> int:
+    """Monthly churn and D1/D7/D30 per month for the last year, from the night's purchase and event days.
+
+    Stored per as-of day like the KPI snapshot, so a replayed night rebuilds its own history. Returns the months
+    written (churn months plus first-event months).
+    """
+    trend = retention_trend_refresh(
+        org=run.org,
+        as_of=run.as_of,
+        purchase_days=run.frames["purchase_days"],
+        event_days=run.frames["event_days"],
+    )
+    return len(trend.churn) + len(trend.first_event_retention)
+
+
 def step_alerts(run: NightlyRun) -> int:
     raised = reporting_services.alerts_evaluate(org=run.org, as_of=run.as_of)
     run.raised_alert_ids = [alert.pk for alert in raised]
@@ -203,6 +220,27 @@ def step_segment_sizes(run: NightlyRun) -> int:
     return segment_memberships_refresh(org=run.org, as_of=run.as_of).sized
 
 
+def step_customer_mix(run: NightlyRun) -> int:
+    """The night's RFM grid, tiers, value distribution and 12-month stage flow (``reporting/customer_mix.py``).
+
+    Stored for replayed nights too: the scores it reads were computed as of that night. Returns the customers
+    in the stage flow's latest month.
+    """
+    assert run.scores is not None
+    mix = customer_mix(
+        as_of=run.as_of,
+        scores=run.scores.scores,
+        contacts=run.frames["customers"],
+        purchase_days=run.frames["purchase_days"],
+        churn_window_days=int(run.org.churn_window_days),
+    )
+    CustomerMixSnapshot.objects.for_org(run.org).update_or_create(
+        organization=run.org, as_of=run.as_of, defaults={**mix, "computed_at": timezone.now()}
+    )
+    months = mix["stage_flow"]["months"]
+    return sum(months[-1]["counts"].values()) if months else 0
+
+
 NightlyStep = Callable[[NightlyRun], int]
 
 NIGHTLY_STEPS: list[tuple[str, NightlyStep]] = [
@@ -212,7 +250,9 @@ NIGHTLY_STEPS: list[tuple[str, NightlyStep]] = [
     ("channel_metrics", step_channel_metrics),
     ("kpis", step_kpis),
     ("cohorts", step_cohorts),
+    ("retention_trend", step_retention_trend),
     ("alerts", step_alerts),
+    ("customer_mix", step_customer_mix),
     ("segment_sizes", step_segment_sizes),
 ]
 

@@ -71,3 +71,31 @@ class ClvModelReport(TenantModel):
     @property
     def has_bgnbd(self) -> bool:
         return self.bgnbd_r is not None
+
+
+class RetentionTrend(TenantModel):
+    """A year of retention history rebuilt by the nightly run (``retention/retention_trend.py``).
+
+    The KPI snapshots only go back as many nights as have been run; this holds the same definitions evaluated
+    month by month from the purchase and event history. One row per (organization, as_of): replaying a night
+    replaces its row.
+    """
+
+    as_of = models.DateField(_("as of"))
+    created_at = models.DateTimeField(_("computed at"), default=timezone.now)
+    churn_window_days = models.PositiveIntegerField(_("churn window (days)"))
+    #: Per calendar month, oldest first: month, start, end, complete, customers_at_start, churned, rate.
+    churn = models.JSONField(_("monthly churn"), default=list, blank=True)
+    #: Per month of first event, oldest first: month, customers, d1/d7/d30 and their retained counts.
+    first_event_retention = models.JSONField(_("D1/D7/D30 retention"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "as_of"], name="retention_trend_org_as_of_unique")
+        ]
+        verbose_name = _("retention trend")
+        verbose_name_plural = _("retention trends")
+
+    def __str__(self) -> str:
+        return f"retention trend {self.as_of}"
