@@ -1,15 +1,17 @@
 from django.urls import path
 
-from reporting import at_risk, export_views, views
+from reporting import at_risk, channel_views, customer_views, export_views, retention_views, views
 
 app_name = "reporting"
 
 urlpatterns = [
     path("", views.kpi_overview, name="kpi-overview"),
-    path("channels/", views.channel_report, name="channel-report"),
-    path("cohorts/", views.cohort_report, name="cohort-report"),
+    path("channels/", channel_views.channel_report, name="channel-report"),
+    path("channels/<slug:code>/", channel_views.channel_detail, name="channel-detail"),
+    path("cohorts/", retention_views.retention_report, name="cohort-report"),
     path("scores/", views.score_list, name="score-list"),
     path("models/clv/", views.clv_model_report, name="clv-model"),
+    path("customers/", customer_views.customer_value, name="customer-value"),
     path("alerts/", views.alert_list, name="alert-list"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert-acknowledge"),
     path("alerts/rules/<int:pk>/", views.alert_rule_edit, name="alert-rule-edit"),

@@ -1,4 +1,4 @@
-"""Report pages: KPIs, channels, cohorts, customer scores, the lifetime-value model, alerts, nightly jobs.
+"""Report pages: KPIs, customer scores, the lifetime-value model, alerts, nightly jobs (channels: channel_views).
 
 Every figure here was computed by the nightly run (``reporting/nightly.py``); the pages only read it, so they
 stay fast at any size. Definitions are shown next to the numbers: a KPI without its definition is not read
@@ -19,10 +19,10 @@ from accounts.decorators import organization_required, role_required
 from accounts.permissions import ADMINS, ALERT_ACKNOWLEDGERS
 from accounts.selectors import organization_members
 from accounts.services import Actor
-from crm.models import Channel
 from reporting import selectors
+from reporting.charts import chart, series
 from reporting.forms import AlertRuleForm
-from reporting.models import Alert, AlertRule, JobStatus, MetricPeriod, Target
+from reporting.models import Alert, AlertRule, JobStatus, Target
 from reporting.overview import overview_context
 from reporting.services import (
     alert_acknowledge,
@@ -72,49 +72,6 @@ def kpi_overview(request: HttpRequest) -> HttpResponse:
     return render(request, "reporting/kpi_overview.html", overview_context(request, groups=KPI_GROUPS))
 
 
-@organization_required
-def channel_report(request: HttpRequest) -> HttpResponse:
-    org = request.organization
-    period = request.GET.get("period", MetricPeriod.TRAILING_90)
-    if period not in MetricPeriod.values:
-        period = MetricPeriod.TRAILING_90
-    metrics = selectors.channel_metrics_list(org=org, period=period)
-    return render(
-        request,
-        "reporting/channel_report.html",
-        {
-            "metrics": metrics,
-            "period": period,
-            "periods": MetricPeriod.choices,
-            "as_of": metrics[0].as_of if metrics else None,
-        },
-    )
-
-
-@organization_required
-def cohort_report(request: HttpRequest) -> HttpResponse:
-    org = request.organization
-    channels = list(Channel.objects.for_org(org).order_by("name"))
-    code = request.GET.get("channel", "")
-    channel = next((c for c in channels if c.code == code), None)
-    rows = selectors.cohort_matrix(org=org, channel=channel)
-    width = max((len(row["cells"]) for row in rows), default=0)
-    show = request.GET.get("show", "retention")
-    if show not in ("retention", "revenue"):
-        show = "retention"
-    return render(
-        request,
-        "reporting/cohort_report.html",
-        {
-            "rows": rows,
-            "months": range(width),
-            "channels": channels,
-            "channel": channel,
-            "show": show,
-        },
-    )
-
-
 def _choice(value: str, choices) -> str:
     return value if value in choices else ""
 
@@ -150,28 +107,19 @@ def score_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _calibration_bars(buckets: list[dict]) -> dict:
-    """Bar geometry for the predicted-vs-actual chart (an inline SVG: no chart library for eight bars)."""
-    top = max([max(b["predicted"], b["actual"]) for b in buckets] or [0]) or 1.0
-    height, bar, gap = 160, 16, 14
-    bars = []
-    for index, bucket in enumerate(buckets):
-        x = 40 + index * (2 * bar + gap)
-        for offset, key, label in ((0, "predicted", _("predicted")), (bar, "actual", _("actual"))):
-            h = bucket[key] / top * height
-            bars.append(
-                {"x": x + offset, "y": 10 + height - h, "h": h, "kind": key, "label": label, "value": bucket[key]}
-            )
-    return {
-        "bars": bars,
-        "labels": [
-            {"x": 40 + i * (2 * bar + gap) + bar, "text": b["frequency"], "n": b["customers"]}
-            for i, b in enumerate(buckets)
+def _calibration_chart(buckets: list[dict]) -> dict:
+    """Predicted against actual mean repeat purchase days in the holdout, per frequency bucket (shared chart)."""
+    return chart(
+        "bar",
+        title=_("Predicted and actual repeat purchase days per customer, by frequency before the holdout"),
+        labels=[str(bucket["frequency"]) for bucket in buckets],
+        series_list=[
+            series(_("predicted"), [bucket["predicted"] for bucket in buckets]),
+            series(_("actual"), [bucket["actual"] for bucket in buckets]),
         ],
-        "width": 60 + len(buckets) * (2 * bar + gap),
-        "top": top,
-        "base": 10 + height,
-    }
+        x_label=_("Repeat purchase days before"),
+        y_label=_("Repeat purchase days (mean)"),
+    )
 
 
 @organization_required
@@ -186,7 +134,7 @@ def clv_model_report(request: HttpRequest) -> HttpResponse:
         {
             "report": report,
             "history": reports[1:15],
-            "chart": _calibration_bars(buckets) if buckets else None,
+            "chart": _calibration_chart(buckets) if buckets else None,
             "buckets": buckets,
             "evaluation": evaluation,
             "importance": (evaluation or {}).get("feature_importance", [])[:8],

@@ -1,11 +1,14 @@
 """The REST API v1 router. Later capabilities register their resources here too."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from campaigns import api as campaigns_api
 from crm import api as crm_api
 from crm.imports import api as import_api
 from reporting import api as reporting_api
+from reporting import channel_api, customer_mix_api
+from reporting import retention_api as retention_trend_api
 from retention import api as retention_api
 from segmentation import api as segmentation_api
 
@@ -25,11 +28,16 @@ router.register("scores", segmentation_api.CustomerScoreViewSet, basename="score
 router.register("kpis", reporting_api.KpiSnapshotViewSet, basename="kpi")
 router.register("channel-metrics", reporting_api.ChannelMetricViewSet, basename="channel-metric")
 router.register("cohorts", reporting_api.CohortCellViewSet, basename="cohort")
+router.register("retention-trend", retention_trend_api.RetentionTrendViewSet, basename="retention-trend")
 router.register("alerts", reporting_api.AlertViewSet, basename="alert")
 router.register("targets", reporting_api.TargetViewSet, basename="target")
 router.register("models/clv", retention_api.ClvModelReportViewSet, basename="clv-model")
+router.register("customer-mix", customer_mix_api.CustomerMixViewSet, basename="customer-mix")
 router.register("segments", segmentation_api.SegmentViewSet, basename="segment")
 router.register("campaigns", campaigns_api.CampaignViewSet, basename="campaign")
 router.register("suppressions", campaigns_api.SuppressionViewSet, basename="suppression")
 
-api_v1_patterns = router.urls
+api_v1_patterns = [
+    *router.urls,
+    path("channel-budget/", channel_api.ChannelBudgetView.as_view(), name="channel-budget"),
+]

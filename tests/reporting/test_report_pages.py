@@ -8,6 +8,7 @@ as the page promises (amounts with two places and thousands separators, shares a
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -353,9 +354,14 @@ def test_clv_model_page_draws_the_calibration_chart_and_table(viewer_client, sho
     body = _page(viewer_client, "clv-model")
 
     buckets = ClvModelReport.objects.for_org(shop.org).get(as_of=AS_OF).calibration["buckets"]
-    chart = re.search(r'<figure id="calibration-chart">(.*?)</figure>', body, re.DOTALL).group(1)
-    assert "<svg" in chart
-    assert chart.count('class="bar-predicted"') == chart.count('class="bar-actual"') == len(buckets) == 8
+    chart = re.search(r'<figure class="chart" id="calibration-chart">(.*?)</figure>', body, re.DOTALL).group(1)
+    assert "<svg" not in chart  # the shared chart include (Chart.js + table view), not an inline SVG
+    described = json.loads(re.search(r'<script id="calibration-chart-data" [^>]*>(.*?)</script>', chart).group(1))
+    assert described["labels"] == [b["frequency"] for b in buckets] and len(buckets) == 8
+    assert [one["data"] for one in described["series"]] == [
+        [b["predicted"] for b in buckets],
+        [b["actual"] for b in buckets],
+    ]
     assert _table(body, "calibration-table") == [
         [b["frequency"], str(b["customers"]), _fixed(b["predicted"], 3), _fixed(b["actual"], 3)] for b in buckets
     ]
