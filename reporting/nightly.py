@@ -30,8 +30,7 @@ from reporting import services as reporting_services
 from reporting.customer_mix import customer_mix
 from reporting.models import NIGHTLY, CustomerMixSnapshot, JobRun, JobStatus
 from retention import selectors as retention_selectors
-from retention.services import RetentionOutcome, retention_models_refresh
-from retention.trend_store import retention_trend_refresh
+from retention.services import RetentionOutcome, retention_models_refresh, retention_trend_refresh
 from segmentation.models import CustomerScore
 from segmentation.selectors import scores_as_of
 from segmentation.services import ScoresOutcome, compute_scores, scores_refresh, segment_memberships_refresh

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from accounts.permissions import organization_for_api_request
 from config.api.errors import ErrorSerializer
 from config.api.schema import ApiAutoSchema
-from retention.trend_store import latest_retention_trend
+from retention.selectors import latest_retention_trend
 
 
 class ChurnMonthSerializer(serializers.Serializer):

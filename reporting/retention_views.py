@@ -22,7 +22,7 @@ from reporting import charts, selectors
 from reporting.models import AlertKind, AlertRule, Target
 from reporting.target_progress import expected_progress
 from retention.models import RetentionTrend
-from retention.trend_store import latest_retention_trend
+from retention.selectors import latest_retention_trend
 
 CHURN_METRIC = "monthly_churn_rate"
 """The KPI code a churn target is set on (``reporting/kpis.py``)."""

@@ -20,6 +20,7 @@ from django.db import connection
 from accounts.models import Organization
 from accounts.timekeeping import EPOCH, day_number, end_of_day, organization_time_zone, time_zone_name
 from crm.models import ChannelSpend, Customer, Event, Feedback, Order, OrderStatus, SpendPeriod
+from retention.models import RetentionTrend
 
 PURCHASE_DAY_COLUMNS = {"customer_id": "int64", "day": "int32", "amount": "float64"}
 CUSTOMER_COLUMNS = {"customer_id": "int64", "created_day": "int32", "channel_id": "int64"}
@@ -198,3 +199,8 @@ def feedback_frame(*, org: Organization, as_of: datetime.date) -> pd.DataFrame:
             "scale_max": np.array([row[4] for row in rows], dtype=np.int32),
         }
     )
+
+
+def latest_retention_trend(*, org: Organization) -> RetentionTrend | None:
+    """The trend of the organization's latest night, or None before the first run."""
+    return RetentionTrend.objects.for_org(org).order_by("-as_of", "-id").first()

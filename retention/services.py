@@ -27,7 +27,8 @@ from retention import bgnbd, churn, gammagamma
 from retention.bgnbd import BgNbdParams
 from retention.gammagamma import GammaGammaParams
 from retention.lifecycle import churned_flags
-from retention.models import ChurnModelKind, ClvModelReport, FitStatus
+from retention.models import ChurnModelKind, ClvModelReport, FitStatus, RetentionTrend
+from retention.retention_trend import compute_retention_trend
 from retention.summary import customer_summary
 from retention.value import calibration_table, predict
 
@@ -237,3 +238,27 @@ def _fit_fields(prefix: str, fit, names: tuple[str, ...]) -> dict:
         f"{prefix}_log_likelihood": float(fit.log_likelihood),
         f"{prefix}_converged": bool(fit.converged),
     }
+
+
+def retention_trend_refresh(
+    *, org: Organization, as_of: datetime.date, purchase_days: pd.DataFrame, event_days: pd.DataFrame
+) -> RetentionTrend:
+    """Compute the night's monthly churn and D1/D7/D30 history and store it for ``as_of`` (replacing a replay's)."""
+    window = int(org.churn_window_days)
+    trend = compute_retention_trend(
+        as_of=day_number(as_of),
+        purchase_days=purchase_days[["customer_id", "day"]],
+        event_days=event_days[["customer_id", "day"]],
+        churn_window_days=window,
+    )
+    stored, _created = RetentionTrend.objects.update_or_create(
+        organization=org,
+        as_of=as_of,
+        defaults={
+            "churn_window_days": window,
+            "churn": trend["churn"],
+            "first_event_retention": trend["first_event_retention"],
+            "created_at": timezone.now(),
+        },
+    )
+    return stored
