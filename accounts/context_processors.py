@@ -7,6 +7,8 @@ def organization(request: HttpRequest) -> dict:
 
     Organization pages render inside ``timezone.override`` of the organization's zone (see
     ``accounts.decorators.organization_required``), so the local date is the organization's day.
+    ``nav_section`` is the first segment of the path ("reports" for ``/reports/customers/``): the main menu marks
+    the section the page belongs to, not every item whose address appears somewhere in the path.
     """
     membership = getattr(request, "membership", None)
     return {
@@ -15,4 +17,5 @@ def organization(request: HttpRequest) -> dict:
         "current_role": membership.role if membership else None,
         "user_memberships": getattr(request, "memberships", []),
         "today": timezone.localdate(),
+        "nav_section": request.path.strip("/").split("/", 1)[0],
     }
