@@ -197,6 +197,8 @@ def _targets(org, snapshot: KpiSnapshot | None) -> list[dict]:
                 "bar_percent": f"{min(max(progress.progress or 0.0, 0.0), 1.0) * 100:.1f}",
                 "expected_percent": f"{progress.expected * 100:.1f}",
                 "progress_percent": "" if progress.progress is None else str(round(progress.progress * 100)),
+                # Below zero the figure moved the wrong way since the baseline: "-369% of the way" reads as noise.
+                "moving_away": progress.progress is not None and progress.progress < 0,
             }
         )
     return rows

@@ -32,7 +32,8 @@
       label: one.label, data: one.data, borderColor: colour, backgroundColor: colour,
       borderWidth: 2, pointRadius: spec.kind === "scatter" ? 5 : 2, spanGaps: false
     };
-    if (one.dashed) { out.borderDash = [6, 4]; out.pointRadius = 0; }
+    out.pointStyle = spec.kind === "bar" && !one.kind ? "rect" : "circle";
+    if (one.dashed) { out.borderDash = [6, 4]; out.pointRadius = 0; out.pointStyle = "line"; }
     if (one.kind) { out.type = one.kind; }
     if (spec.kind === "bar" && !one.kind) { out.borderWidth = 0; }
     return out;
@@ -107,9 +108,17 @@
         responsive: true, maintainAspectRatio: false, animation: false,
         interaction: scatter ? {mode: "nearest", intersect: true} : {mode: "index", intersect: false},
         plugins: {
-          legend: {display: spec.series.length > 1 || scatter, position: "bottom"},
+          legend: {display: spec.series.length > 1 || scatter, position: "bottom",
+                   labels: {usePointStyle: true, pointStyleWidth: 18}},
           tooltip: {callbacks: {label: function (item) {
-            if (scatter) {
+            // A reference line outside the data's range is still drawn: the axes reach it.
+    spec.guides.forEach(function (guide) {
+      var scale = config.options.scales[guide.axis];
+      if (!scale || guide.value === null || (guide.axis === "x" && !scatter)) { return; }
+      scale.suggestedMax = Math.max(scale.suggestedMax === undefined ? guide.value : scale.suggestedMax, guide.value * 1.1);
+      if (guide.value < 0) { scale.suggestedMin = Math.min(scale.suggestedMin || 0, guide.value * 1.1); }
+    });
+    if (scatter) {
               var point = item.raw;
               return (point.label || item.dataset.label) + ": " + spec.x_label + " " + xFull(point.x) + ", " + spec.y_label + " " + yFull(point.y);
             }
@@ -125,6 +134,13 @@
       },
       plugins: [guidePlugin(spec)]
     };
+    // A reference line outside the data's range is still drawn: the axes reach it.
+    spec.guides.forEach(function (guide) {
+      var scale = config.options.scales[guide.axis];
+      if (!scale || guide.value === null || (guide.axis === "x" && !scatter)) { return; }
+      scale.suggestedMax = Math.max(scale.suggestedMax === undefined ? guide.value : scale.suggestedMax, guide.value * 1.1);
+      if (guide.value < 0) { scale.suggestedMin = Math.min(scale.suggestedMin || 0, guide.value * 1.1); }
+    });
     if (scatter) {
       // Room around the outermost points for their labels, but no axis below zero for figures that cannot be.
       var values = {x: [], y: []};
