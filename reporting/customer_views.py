@@ -14,8 +14,8 @@ from django.utils.translation import gettext_lazy
 
 from accounts.decorators import organization_required
 from accounts.permissions import MARKETING_WRITERS
+from reporting import selectors
 from reporting.charts import chart, series
-from reporting.models import CustomerMixSnapshot
 from segmentation.models import Stage, Tier
 
 #: The tier playbook (DESIGN.md §1), one line per tier; the drafts it starts are campaigns.services.TIER_PLAYBOOK.
@@ -27,10 +27,6 @@ PLAYBOOK_ACTIONS = {
 
 #: How strongly the busiest RFM cell is shaded; lighter cells scale down from it (text stays readable).
 HEAT_MAX = 0.75
-
-
-def latest_customer_mix(*, org) -> CustomerMixSnapshot | None:
-    return CustomerMixSnapshot.objects.for_org(org).order_by("-as_of").first()
 
 
 def _rfm_rows(grid: dict) -> list[dict]:
@@ -132,7 +128,7 @@ def _value_chart(bins: list[dict], currency: str) -> dict:
 @organization_required
 def customer_value(request: HttpRequest) -> HttpResponse:
     org = request.organization
-    snapshot = latest_customer_mix(org=org)
+    snapshot = selectors.latest_customer_mix(org=org)
     context: dict = {"snapshot": snapshot}
     if snapshot is not None:
         can_start_campaigns = getattr(request, "membership", None) is not None and (

@@ -27,11 +27,13 @@ from accounts.models import Organization
 from accounts.permissions import may_export_customer_pii
 from crm.models import Channel
 from reporting import exports, selectors
+from reporting.channel_portfolio import ACTION_LABELS, CLASS_LABELS, budget_data, channel_budget_for
 from reporting.digest import digest_kpi_tiles
 from reporting.exports import BOOLEAN, DATE, DATETIME, INTEGER, MONEY, NUMBER, SHARE, Column, Table
 from reporting.kpis import KPI_DEFINITIONS
 from reporting.models import JobStatus, MetricPeriod
 from retention.models import ClvModelReport
+from retention.selectors import latest_retention_trend
 from segmentation import selectors as score_selectors
 from segmentation.models import RfmSegment, Stage, Tier
 
@@ -47,6 +49,13 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 #: The tables that can be exported, with the page whose filters they take (URL names in ``reporting:``).
 EXPORT_TABLES = {
     "channels": "channel-report",
+    "channel-budget": "channel-report",
+    "rfm-grid": "customer-value",
+    "tiers": "customer-value",
+    "value-distribution": "customer-value",
+    "stage-flow": "customer-value",
+    "churn-trend": "cohort-report",
+    "first-event-retention": "cohort-report",
     "cohorts": "cohort-report",
     "scores": "score-list",
     "clv-calibration": "clv-model",
@@ -264,6 +273,160 @@ def job_table(*, org: Organization, status: str) -> Table:
     return Table(_("Nightly jobs"), columns, rows)
 
 
+def channel_budget_table(*, org: Organization) -> Table:
+    """The budget advice per channel, as on the channels page (last 90 days)."""
+    budget = channel_budget_for(org=org)
+    columns = [
+        Column(_("Channel")),
+        Column(_("Channel code")),
+        Column(_("Class")),
+        Column(_("Action")),
+        Column(_("Reason")),
+        Column(_("Spend, 90 days"), MONEY),
+        Column(_("New customers"), INTEGER),
+        Column(_("CAC"), MONEY),
+        Column(_("LTV/CAC"), NUMBER),
+        Column(_("Payback (months)"), NUMBER),
+        Column(_("Proposed change"), MONEY),
+        Column(_("Proposed spend"), MONEY),
+    ]
+    rows = [
+        [
+            row["name"],
+            row["code"],
+            str(CLASS_LABELS.get(row["channel_class"], row["channel_class"])),
+            str(ACTION_LABELS.get(row["action"], row["action"])),
+            row["reason"],
+            row["spend"],
+            row["new_customers"],
+            row["cac"],
+            row["ltv_cac"],
+            row["payback_months"],
+            row["proposed_change"],
+            row["proposed_spend"],
+        ]
+        for row in budget_data(budget, currency=org.currency)["channels"]
+    ]
+    return Table(_("Channel budget"), columns, rows)
+
+
+def _mix(org: Organization) -> dict:
+    snapshot = selectors.latest_customer_mix(org=org)
+    return {
+        "as_of": snapshot.as_of if snapshot else None,
+        "rfm_grid": snapshot.rfm_grid if snapshot else {},
+        "tiers": snapshot.tiers if snapshot else [],
+        "value_bins": snapshot.value_bins if snapshot else [],
+        "stage_flow": snapshot.stage_flow if snapshot else {},
+    }
+
+
+def rfm_grid_table(*, org: Organization) -> Table:
+    columns = [
+        Column(_("Recency score"), INTEGER),
+        Column(_("Frequency score"), INTEGER),
+        Column(_("Customers"), INTEGER),
+        Column(_("Customer value"), MONEY),
+    ]
+    cells = _mix(org)["rfm_grid"].get("cells", [])
+    rows = [[cell["r"], cell["f"], cell["customers"], cell["value"]] for cell in cells]
+    return Table(_("RFM grid"), columns, rows)
+
+
+def tier_table(*, org: Organization) -> Table:
+    labels = dict(Tier.choices)
+    columns = [
+        Column(_("Tier")),
+        Column(_("Customers"), INTEGER),
+        Column(_("Customer value"), MONEY),
+        Column(_("Share of customers"), SHARE),
+        Column(_("Share of value"), SHARE),
+    ]
+    rows = [
+        [
+            str(labels.get(row["tier"], row["tier"])),
+            row["customers"],
+            row["value"],
+            row.get("customer_share"),
+            row.get("value_share"),
+        ]
+        for row in _mix(org)["tiers"]
+    ]
+    return Table(_("Tiers"), columns, rows)
+
+
+def value_distribution_table(*, org: Organization) -> Table:
+    columns = [
+        Column(_("Customer value from"), MONEY),
+        Column(_("Customer value below"), MONEY),
+        Column(_("Customers"), INTEGER),
+        Column(_("Customer value"), MONEY),
+    ]
+    rows = [[row["low"], row["high"], row["customers"], row["value"]] for row in _mix(org)["value_bins"]]
+    return Table(_("Value distribution"), columns, rows)
+
+
+def stage_flow_table(*, org: Organization) -> Table:
+    """One row per month-end and move (stage at the month-end before → stage at this one), long form."""
+    labels = dict(Stage.choices)
+    labels[""] = _("New contact")
+    columns = [
+        Column(_("Month end"), DATE),
+        Column(_("Stage at the month-end before")),
+        Column(_("Stage at this month-end")),
+        Column(_("Customers"), INTEGER),
+    ]
+    rows = [
+        [
+            datetime.date.fromisoformat(month["month_end"]),
+            str(labels.get(move["from"], move["from"])),
+            str(labels.get(move["to"], move["to"])),
+            move["customers"],
+        ]
+        for month in _mix(org)["stage_flow"].get("months", [])
+        for move in month["transitions"]
+    ]
+    return Table(_("Stage flow"), columns, rows)
+
+
+def churn_trend_table(*, org: Organization) -> Table:
+    trend = latest_retention_trend(org=org)
+    columns = [
+        Column(_("Month"), DATE),
+        Column(_("Complete month"), BOOLEAN),
+        Column(_("Customers at the start"), INTEGER),
+        Column(_("Churned"), INTEGER),
+        Column(_("Monthly churn"), SHARE),
+    ]
+    rows = [
+        [
+            datetime.date.fromisoformat(row["month"]),
+            row["complete"],
+            row["customers_at_start"],
+            row["churned"],
+            row["rate"],
+        ]
+        for row in (trend.churn if trend else [])
+    ]
+    return Table(_("Monthly churn"), columns, rows)
+
+
+def first_event_retention_table(*, org: Organization) -> Table:
+    trend = latest_retention_trend(org=org)
+    columns = [
+        Column(_("First seen in"), DATE),
+        Column(_("Customers"), INTEGER),
+        Column(_("D1 retention"), SHARE),
+        Column(_("D7 retention"), SHARE),
+        Column(_("D30 retention"), SHARE),
+    ]
+    rows = [
+        [datetime.date.fromisoformat(row["month"]), row["customers"], row.get("d1"), row.get("d7"), row.get("d30")]
+        for row in (trend.first_event_retention if trend else [])
+    ]
+    return Table(_("D1/D7/D30 retention"), columns, rows)
+
+
 def _choice(value: str, choices) -> str:
     return value if value in choices else ""
 
@@ -287,6 +450,18 @@ def build_table(request: HttpRequest, table: str) -> tuple[Table, int | None]:
         return channel_table(
             org=org, period=period if period in MetricPeriod.values else MetricPeriod.TRAILING_90
         ), None
+    if table == "channel-budget":
+        return channel_budget_table(org=org), None
+    simple = {
+        "rfm-grid": rfm_grid_table,
+        "tiers": tier_table,
+        "value-distribution": value_distribution_table,
+        "stage-flow": stage_flow_table,
+        "churn-trend": churn_trend_table,
+        "first-event-retention": first_event_retention_table,
+    }
+    if table in simple:
+        return simple[table](org=org), None
     if table == "cohorts":
         code = request.GET.get("channel", "")
         channel = Channel.objects.for_org(org).filter(code=code).first() if code else None

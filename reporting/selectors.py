@@ -16,6 +16,7 @@ from reporting.models import (
     Alert,
     ChannelMetric,
     CohortCell,
+    CustomerMixSnapshot,
     JobRun,
     JobStatus,
     KpiSnapshot,
@@ -201,3 +202,8 @@ def channel_metrics_of(*, org: Organization, channel: Channel, months: int = 12)
         "trailing": metrics.filter(period=MetricPeriod.TRAILING_90).order_by("-as_of").first(),
         "months": list(metrics.filter(period=MetricPeriod.MONTH).order_by("-period_start")[:months]),
     }
+
+
+def latest_customer_mix(*, org: Organization) -> CustomerMixSnapshot | None:
+    """The customer mix of the organization's latest night, or None before the first run."""
+    return CustomerMixSnapshot.objects.for_org(org).order_by("-as_of").first()
