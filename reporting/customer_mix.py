@@ -265,6 +265,25 @@ def stage_flow(
     return {"stages": list(STAGES), "months": out}
 
 
+def score_breakdown(tier: npt.ArrayLike, stage: npt.ArrayLike, customer_value: npt.ArrayLike) -> dict:
+    """Customers and summed customer value per tier and per stage, over every scored customer.
+
+    The scores page's summary tables, precomputed so the page does not group a million score rows per visit.
+    Values are rounded to cents one by one before summing, as the stored scores are, so the sums equal a
+    ``SUM`` over the score table. Keys sort like the table's ``ORDER BY`` (customers without a tier have "").
+    """
+    value = np.round(np.nan_to_num(np.asarray(customer_value, dtype=np.float64)), 2)
+    result = {}
+    for name, codes in (("tier", np.asarray(tier).astype(str)), ("stage", np.asarray(stage).astype(str))):
+        keys, inverse = np.unique(codes, return_inverse=True)
+        counts = np.bincount(inverse, minlength=keys.size)
+        sums = np.bincount(inverse, weights=value, minlength=keys.size)
+        result[name] = [
+            {name: str(key), "customers": int(counts[i]), "value": _money(sums[i])} for i, key in enumerate(keys)
+        ]
+    return result
+
+
 def customer_mix(
     *,
     as_of: datetime.date,
@@ -273,7 +292,8 @@ def customer_mix(
     purchase_days: pd.DataFrame,
     churn_window_days: int,
 ) -> dict:
-    """Every part of the night's snapshot: ``rfm_grid``, ``tiers``, ``value_bins``, ``stage_flow``.
+    """Every part of the night's snapshot: ``rfm_grid``, ``tiers``, ``value_bins``, ``stage_flow``,
+    ``score_breakdown``.
 
     ``scores`` has one row per scored customer with ``r_score, f_score, tier, customer_value, purchase_days``
     (the nightly score frame); value figures are of buying customers (``purchase_days > 0``).
@@ -286,5 +306,8 @@ def customer_mix(
         "value_bins": value_bins(value),
         "stage_flow": stage_flow(
             as_of=as_of, contacts=contacts, purchase_days=purchase_days, churn_window_days=churn_window_days
+        ),
+        "score_breakdown": score_breakdown(
+            scores["tier"].astype(str).to_numpy(), scores["stage"].astype(str).to_numpy(), scores["customer_value"]
         ),
     }

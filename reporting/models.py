@@ -284,7 +284,8 @@ class CustomerMixSnapshot(TenantModel):
     The JSON layouts are those of ``reporting/customer_mix.py`` (the maths): ``rfm_grid`` (recency score ×
     frequency score: customers and summed customer value per cell), ``tiers`` (customers, value and shares per
     tier), ``value_bins`` (a histogram of customer value on 1-2-5 edges) and ``stage_flow`` (stage counts at each
-    of the last 12 month-ends and the transitions from the month-end before).
+    of the last 12 month-ends and the transitions from the month-end before), ``score_breakdown`` (customers and value
+    per tier and per stage over every score: the scores page's summary).
     """
 
     as_of = models.DateField(_("as of"))
@@ -293,6 +294,7 @@ class CustomerMixSnapshot(TenantModel):
     tiers = models.JSONField(_("tiers"), default=list)
     value_bins = models.JSONField(_("value distribution"), default=list)
     stage_flow = models.JSONField(_("stage flow"), default=dict)
+    score_breakdown = models.JSONField(_("customers and value per tier and stage"), default=dict)
 
     class Meta:
         ordering = ["-as_of"]

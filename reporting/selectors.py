@@ -207,3 +207,26 @@ def channel_metrics_of(*, org: Organization, channel: Channel, months: int = 12)
 def latest_customer_mix(*, org: Organization) -> CustomerMixSnapshot | None:
     """The customer mix of the organization's latest night, or None before the first run."""
     return CustomerMixSnapshot.objects.for_org(org).order_by("-as_of").first()
+
+
+def score_breakdown_of_night(*, org: Organization, as_of: datetime.date | None) -> dict | None:
+    """Customers and value per tier and per stage from the customer mix of the night the scores belong to.
+
+    None when that night has no snapshot (scores written by a run that stored no mix): the caller counts live.
+    """
+    if as_of is None:
+        return None
+    snapshot = CustomerMixSnapshot.objects.for_org(org).filter(as_of=as_of).only("score_breakdown").first()
+    breakdown = snapshot.score_breakdown if snapshot else None
+    return breakdown if breakdown and "tier" in breakdown and "stage" in breakdown else None
+
+
+def known_score_count(breakdown: dict | None, *, tier: str, stage: str, other_filters: bool) -> int | None:
+    """How many scores the list shows, from the night's breakdown, when the filters allow (else None: count)."""
+    if breakdown is None or other_filters or (tier and stage):
+        return None
+    if tier:
+        return sum(row["customers"] for row in breakdown["tier"] if row["tier"] == tier)
+    if stage:
+        return sum(row["customers"] for row in breakdown["stage"] if row["stage"] == stage)
+    return sum(row["customers"] for row in breakdown["tier"])

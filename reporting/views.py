@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -76,6 +77,18 @@ def _choice(value: str, choices) -> str:
     return value if value in choices else ""
 
 
+class _KnownCountPaginator(Paginator):
+    """A paginator told its row count (from the nightly snapshot) instead of counting a million rows per visit."""
+
+    def __init__(self, object_list, per_page, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self._known_count
+
+
 @organization_required
 def score_list(request: HttpRequest) -> HttpResponse:
     org = request.organization
@@ -84,7 +97,16 @@ def score_list(request: HttpRequest) -> HttpResponse:
     segment = _choice(request.GET.get("segment", ""), RfmSegment.values)
     at_risk = {"yes": True, "no": False}.get(request.GET.get("at_risk", ""))
     scores = score_selectors.scores_list(org=org, tier=tier, stage=stage, segment=segment, at_risk=at_risk)
-    page = Paginator(scores, 50).get_page(request.GET.get("page"))
+    as_of = score_selectors.scores_as_of(org=org)
+    # The summaries and counts of the night the scores belong to; counted live only when no snapshot matches.
+    breakdown = selectors.score_breakdown_of_night(org=org, as_of=as_of)
+    by_tier = breakdown["tier"] if breakdown else score_selectors.score_breakdown(org=org, field="tier")
+    by_stage = breakdown["stage"] if breakdown else score_selectors.score_breakdown(org=org, field="stage")
+    known = selectors.known_score_count(
+        breakdown, tier=tier, stage=stage, other_filters=bool(segment) or at_risk is not None
+    )
+    paginator = Paginator(scores, 50) if known is None else _KnownCountPaginator(scores, 50, count=known)
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -97,12 +119,12 @@ def score_list(request: HttpRequest) -> HttpResponse:
             "tiers": Tier.choices,
             "stages": Stage.choices,
             "segments": RfmSegment.choices,
-            "by_tier": score_selectors.score_breakdown(org=org, field="tier"),
+            "by_tier": by_tier,
             "by_stage": sorted(
-                score_selectors.score_breakdown(org=org, field="stage"),
+                by_stage,
                 key=lambda row: Stage.values.index(row["stage"]) if row["stage"] in Stage.values else len(Stage.values),
             ),
-            "as_of": score_selectors.scores_as_of(org=org),
+            "as_of": as_of,
         },
     )
 
