@@ -13,6 +13,7 @@ line, a missing point), which keeps it JSON and lets tests compare it with the A
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -29,7 +30,8 @@ def _plain(value: Any) -> Any:
         return None
     if isinstance(value, Decimal | int | float):
         number = float(value)
-        return None if number != number else number  # NaN is "undefined", not a number
+        # NaN and infinities are "undefined", not numbers (and JSON has no spelling for them).
+        return number if math.isfinite(number) else None
     if isinstance(value, datetime.date):
         return value.isoformat()
     return value

@@ -111,14 +111,7 @@
           legend: {display: spec.series.length > 1 || scatter, position: "bottom",
                    labels: {usePointStyle: true, pointStyleWidth: 18}},
           tooltip: {callbacks: {label: function (item) {
-            // A reference line outside the data's range is still drawn: the axes reach it.
-    spec.guides.forEach(function (guide) {
-      var scale = config.options.scales[guide.axis];
-      if (!scale || guide.value === null || (guide.axis === "x" && !scatter)) { return; }
-      scale.suggestedMax = Math.max(scale.suggestedMax === undefined ? guide.value : scale.suggestedMax, guide.value * 1.1);
-      if (guide.value < 0) { scale.suggestedMin = Math.min(scale.suggestedMin || 0, guide.value * 1.1); }
-    });
-    if (scatter) {
+            if (scatter) {
               var point = item.raw;
               return (point.label || item.dataset.label) + ": " + spec.x_label + " " + xFull(point.x) + ", " + spec.y_label + " " + yFull(point.y);
             }
@@ -157,7 +150,9 @@
 
   function drawAll(root) {
     (root || document).querySelectorAll("canvas[data-chart-source]").forEach(function (canvas) {
-      if (!canvas.custopsChart) { draw(canvas); }
+      if (canvas.custopsChart) { return; }
+      // One chart that cannot be drawn must not stop the others: its table view still has the numbers.
+      try { draw(canvas); } catch (error) { canvas.dataset.chartError = String(error); }
     });
   }
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });

@@ -52,3 +52,10 @@ def test_include_renders_canvas_json_and_localized_table_view():
     assert "Revenue \\u003Cby\\u003E month" in html  # escaped inside the script element
     assert "Revenue &lt;by&gt; month" in html
     assert "¥12.35万" in html
+    assert "<summary>表格视图</summary>" in html  # the table view's summary reads in Chinese
+    assert "Table view" not in html
+
+
+def test_infinite_values_are_undefined_like_nan():
+    described = chart("bar", title="Ratio", labels=["a", "b"], series_list=[series("ratio", [float("inf"), 2])])
+    assert described["series"][0]["data"] == [None, 2.0]
