@@ -1,6 +1,8 @@
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.permissions import may_export_customer_pii
+
 
 def organization(request: HttpRequest) -> dict:
     """The current organization and role for templates, and today's date.
@@ -18,4 +20,5 @@ def organization(request: HttpRequest) -> dict:
         "user_memberships": getattr(request, "memberships", []),
         "today": timezone.localdate(),
         "nav_section": request.path.strip("/").split("/", 1)[0],
+        "can_export_customer_pii": may_export_customer_pii(membership) if membership else False,
     }

@@ -37,6 +37,7 @@ from campaigns.models import (
     Variant,
 )
 from crm.models import Customer, Order, OrderStatus
+from reporting.exports import neutralize_formula
 from segmentation.rules import segment_queryset
 
 #: Conversions each arm needs before a winner can be named.
@@ -82,12 +83,8 @@ def delivery_counts(*, campaign: Campaign) -> dict[str, int]:
     return counts
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: str) -> str:
-    """Neutralize a cell a spreadsheet would run as a formula (CSV injection) by prefixing a quote."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+spreadsheet_safe = neutralize_formula
+"""Neutralize a cell a spreadsheet would run as a formula (CSV injection): one rule for every download."""
 
 
 def export_rows(*, campaign: Campaign) -> Iterator[list[str]]:

@@ -26,11 +26,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import organization_required, role_required
 from accounts.models import Organization
-from accounts.permissions import MARKETING_WRITERS
+from accounts.permissions import MARKETING_WRITERS, may_export_customer_pii
 from accounts.services import Actor
 from accounts.timekeeping import local_today
 from crm import selectors as crm_selectors
 from crm.models import Customer
+from reporting.exports import neutralize_formula
 from segmentation import selectors
 from segmentation.forms import SegmentForm, SnapshotForm, parse_rules_text
 from segmentation.models import Segment, SegmentSize, SegmentSnapshot
@@ -343,18 +344,25 @@ class _Echo:
 @require_GET
 @organization_required
 def segment_snapshot_members_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
-    """A snapshot's customers as CSV (id, external id, name, e-mail), streamed row by row."""
+    """A snapshot's customers as CSV (id, external id, name, e-mail), streamed row by row.
+
+    Names and e-mail addresses only for members allowed to take customers' personal data away
+    (:func:`accounts.permissions.may_export_customer_pii`); every text cell is neutralized against formulas.
+    """
     org = request.organization
     snapshot = SegmentSnapshot.objects.for_org(org).filter(pk=pk).first()
     if snapshot is None:
         raise Http404(_("No such snapshot."))
     writer = csv.writer(_Echo())
-    members = selectors.snapshot_members(org=org, snapshot=snapshot).values_list("pk", "external_id", "name", "email")
+    header = ["customer_id", "external_id", "name", "email"]
+    if not may_export_customer_pii(request.membership):
+        header = header[:2]
+    members = selectors.snapshot_members(org=org, snapshot=snapshot).values_list("pk", *(name for name in header[1:]))
 
     def rows():
-        yield writer.writerow(["customer_id", "external_id", "name", "email"])
-        for row in members.iterator(chunk_size=2000):
-            yield writer.writerow(row)
+        yield writer.writerow(header)
+        for customer_id, *texts in members.iterator(chunk_size=2000):
+            yield writer.writerow([customer_id, *(neutralize_formula(text or "") for text in texts)])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="segment-snapshot-{snapshot.pk}.csv"'

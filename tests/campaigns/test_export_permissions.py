@@ -42,5 +42,10 @@ def test_viewers_cannot_download_contact_lists_once_the_organization_withholds_p
     assert through_api.status_code == 403
     assert "viewers" in through_api.json()["detail"]
 
+    detail = client.get(reverse("campaigns:campaign-detail", args=[campaign.pk])).content.decode()
+    assert reverse("campaigns:campaign-export", args=[campaign.pk]) not in detail  # no link that ends in a 403
+
     client.force_login(marketer_user)
     assert client.get(reverse("campaigns:campaign-export", args=[campaign.pk])).status_code == 200
+    detail = client.get(reverse("campaigns:campaign-detail", args=[campaign.pk])).content.decode()
+    assert reverse("campaigns:campaign-export", args=[campaign.pk]) in detail

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditLog
+from accounts.services import organization_update
 from segmentation import views
 from segmentation.models import CustomerScore, Segment, SegmentChange, SegmentSize, SegmentSnapshot
 from segmentation.rule_text import FIELD_LABELS, summary
@@ -371,6 +372,33 @@ def test_a_marketer_takes_a_snapshot_and_downloads_its_members(org, segment, peo
     lines = b"".join(csv.streaming_content).decode().splitlines()
     assert lines[0] == "customer_id,external_id,name,email"
     assert sorted(line.split(",")[1] for line in lines[1:]) == ["A", "B"]
+
+
+def test_viewers_of_an_organization_that_withholds_pii_download_snapshot_ids_only(
+    org, segment, people, as_user, marketer_user, viewer_user
+):
+    as_user(marketer_user).post(reverse("segmentation:segment-take-snapshot", args=[segment.pk]), {"name": "List"})
+    snapshot = SegmentSnapshot.objects.for_org(org).get()
+    organization_update(org=org, viewers_export_customer_pii=False)
+
+    csv = as_user(viewer_user).get(reverse("segmentation:segment-snapshot-members", args=[snapshot.pk]))
+    lines = b"".join(csv.streaming_content).decode().splitlines()
+
+    assert lines[0] == "customer_id,external_id"
+    assert sorted(line.split(",")[1] for line in lines[1:]) == ["A", "B"]
+    assert not any(people["A"].email in line for line in lines)
+
+
+def test_snapshot_download_neutralizes_names_a_spreadsheet_would_run(org, segment, people, as_user, marketer_user):
+    people["A"].name = '=HYPERLINK("http://evil.example","x")'
+    people["A"].save()
+    client = as_user(marketer_user)
+    client.post(reverse("segmentation:segment-take-snapshot", args=[segment.pk]), {"name": "List"})
+    snapshot = SegmentSnapshot.objects.for_org(org).get()
+
+    body = b"".join(client.get(reverse("segmentation:segment-snapshot-members", args=[snapshot.pk])).streaming_content)
+
+    assert "'=HYPERLINK" in body.decode()
 
 
 def test_another_organizations_snapshot_cannot_be_downloaded(other_org, as_user, viewer_user):
