@@ -216,9 +216,13 @@ def decide(channel: ChannelFigures, *, blended: float | None) -> tuple[Action, R
     if channel.spend <= 0:
         return "hold", Reason("unpaid_with_customers" if channel.new_customers else "idle", values)
     if channel.new_customers == 0:
-        if blended is not None and channel.spend >= blended:
+        if blended is None:
+            # No channel brought anyone: nothing to compare the spend with, and more likely a tracking gap
+            # (customers without their acquisition channel) than every channel failing at once.
+            return "hold", Reason("no_customers_anywhere", values)
+        if channel.spend > blended:
             return "cut", Reason("spend_without_customers", {**values, "blended_cac": blended})
-        return "hold", Reason("too_early_no_customers", values)
+        return "hold", Reason("too_early_no_customers", {**values, "blended_cac": blended})
     if channel.new_customers < MIN_NEW_CUSTOMERS:
         return "hold", Reason("too_few_customers", values)
     if channel.ltv_cac is None:

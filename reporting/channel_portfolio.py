@@ -21,7 +21,7 @@ from accounts.models import Organization
 from reporting import channel_budget, selectors
 from reporting.channel_budget import BudgetPlan, ChannelAdvice, ChannelFigures, Reason
 from reporting.models import ChannelMetric, MetricPeriod
-from reporting.templatetags.custops_format import money
+from reporting.templatetags.custops_format import money_with_currency
 
 #: Sortable league-table columns: URL value → (header, value of a row). Text columns sort by name/month.
 LEAGUE_COLUMNS: dict[str, tuple[Any, Callable[[ChannelMetric], Any]]] = {
@@ -170,8 +170,8 @@ def reason_text(reason: Reason, *, currency: str = "") -> str:
         "payback": _months(v.get("payback")),
         "new": v.get("new_customers"),
         "min": v.get("min_new_customers"),
-        "spend": f"{money(v.get('spend'))} {currency}".strip(),
-        "blended": f"{money(v.get('blended_cac'))} {currency}".strip(),
+        "spend": money_with_currency(v.get("spend"), currency),
+        "blended": money_with_currency(v.get("blended_cac"), currency),
         "threshold": v.get("threshold"),
         "ltv_min": f"{v['ltv_threshold']:g}×" if v.get("ltv_threshold") is not None else "—",
         "payback_max": f"{v['payback_threshold']:g}" if v.get("payback_threshold") is not None else "—",
@@ -200,6 +200,10 @@ def reason_text(reason: Reason, *, currency: str = "") -> str:
         "spend_without_customers": _(
             "%(spend)s spent without a single new customer: more than the blended CAC (%(blended)s)."
         ),
+        "no_customers_anywhere": _(
+            "%(spend)s spent and no new customer from any channel in 90 days, so there is no blended CAC to judge "
+            "it by: check that customers carry their acquisition channel before cutting."
+        ),
         "too_early_no_customers": _(
             "No new customer yet for %(spend)s of spend (less than the blended CAC): too early to judge; keep testing."
         ),
@@ -224,8 +228,11 @@ def reason_text(reason: Reason, *, currency: str = "") -> str:
 
 def split_text(split: channel_budget.Split) -> str:
     texts = {
+        # xgettext:no-python-format
         "on_policy": _("On policy: core channels take about 70% of paid spend."),
+        # xgettext:no-python-format
         "core_under": _("Below policy: core channels take less than 65% of paid spend; move budget to them."),
+        # xgettext:no-python-format
         "core_over": _("Above policy: core channels take more than 75% of paid spend; keep about 30% for testing."),
         "no_spend": _("No paid spend in the last 90 days."),
     }

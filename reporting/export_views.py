@@ -27,7 +27,7 @@ from accounts.models import Organization
 from accounts.permissions import may_export_customer_pii
 from crm.models import Channel
 from reporting import exports, selectors
-from reporting.channel_portfolio import ACTION_LABELS, CLASS_LABELS, budget_data, channel_budget_for
+from reporting.channel_portfolio import ACTION_LABELS, CLASS_LABELS, channel_budget_for, reason_text
 from reporting.digest import digest_kpi_tiles
 from reporting.exports import BOOLEAN, DATE, DATETIME, INTEGER, MONEY, NUMBER, SHARE, Column, Table
 from reporting.kpis import KPI_DEFINITIONS
@@ -292,20 +292,20 @@ def channel_budget_table(*, org: Organization) -> Table:
     ]
     rows = [
         [
-            row["name"],
-            row["code"],
-            str(CLASS_LABELS.get(row["channel_class"], row["channel_class"])),
-            str(ACTION_LABELS.get(row["action"], row["action"])),
-            row["reason"],
-            row["spend"],
-            row["new_customers"],
-            row["cac"],
-            row["ltv_cac"],
-            row["payback_months"],
-            row["proposed_change"],
-            row["proposed_spend"],
+            advice.figures.name,
+            advice.figures.code,
+            str(CLASS_LABELS.get(advice.channel_class, advice.channel_class)),
+            str(ACTION_LABELS.get(advice.action, advice.action)),
+            reason_text(advice.reason, currency=org.currency),
+            advice.figures.spend,
+            advice.figures.new_customers,
+            advice.figures.cac,
+            advice.figures.ltv_cac,
+            advice.figures.payback_months,
+            advice.proposed_change,
+            advice.proposed_spend,
         ]
-        for row in budget_data(budget, currency=org.currency)["channels"]
+        for advice in budget.plan.channels
     ]
     return Table(_("Channel budget"), columns, rows)
 
@@ -395,7 +395,7 @@ def churn_trend_table(*, org: Organization) -> Table:
         Column(_("Month"), DATE),
         Column(_("Complete month"), BOOLEAN),
         Column(_("Customers at the start"), INTEGER),
-        Column(_("Churned"), INTEGER),
+        Column(_("Customers churned"), INTEGER),
         Column(_("Monthly churn"), SHARE),
     ]
     rows = [

@@ -121,3 +121,12 @@ def chart_script(described: dict, chart_id: str):
     from django.utils.html import json_script
 
     return json_script(described, f"{chart_id}-data")
+
+
+@register.filter
+def money_with_currency(value, currency: str = "") -> str:
+    """An amount that names its currency once: "¥1.23万" for Chinese readers of CNY, else "1,234.50 CNY"."""
+    local = money_local(value, currency)
+    if local == EMPTY or "¥" in local or not currency:
+        return local
+    return f"{local} {currency}"

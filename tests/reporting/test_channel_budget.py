@@ -80,7 +80,12 @@ def test_spend_without_any_new_customer_is_cut_once_it_exceeds_the_blended_cac()
     assert decide(channel("a", 150, 0), blended=100)[0] == "cut"
     assert decide(channel("a", 150, 0), blended=100)[1].values["blended_cac"] == 100
     assert decide(channel("a", 50, 0), blended=100)[1].code == "too_early_no_customers"
-    assert decide(channel("a", 50, 0), blended=None)[0] == "hold"
+    assert decide(channel("a", 100, 0), blended=100)[1].code == "too_early_no_customers"  # not more than it
+
+
+def test_spend_without_customers_anywhere_holds_with_its_own_reason():
+    action, reason = decide(channel("a", 50_000, 0), blended=None)
+    assert (action, reason.code) == ("hold", "no_customers_anywhere")
 
 
 def test_a_channel_without_spend_holds_whether_or_not_it_brings_customers():

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import datetime
 import html
+import io
 import re
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
 from accounts.models import Role
@@ -181,8 +183,8 @@ def test_the_page_states_the_split_and_the_blended_cac_effect_with_its_assumptio
     assert _by_id(body, "split-testing-share") == "33.3%"
     assert _by_id(body, "split-summary").startswith("On policy")
     assert _by_id(body, "split-after-core-share").startswith("83.3%")
-    assert _by_id(body, "blended-before") == "66.67"
-    assert _by_id(body, "blended-after") == "60.00"
+    assert _by_id(body, "blended-before") == "66.67 CNY"
+    assert _by_id(body, "blended-after") == "60.00 CNY"
     assert _by_id(body, "blended-change") == "-10.0%"
     assert "50% of each cut channel's spend" in _by_id(body, "blended-assumption")
     advice = {row[0]: row for row in _table(body, "advice-table")}
@@ -354,6 +356,32 @@ def test_the_detail_of_another_organizations_or_an_unknown_channel_is_404(
     assert client.get(reverse("reporting:channel-detail", args=["no-such-channel"])).status_code == 404
 
 
+def test_a_channel_code_in_chinese_links_to_its_detail_page(client, org, viewer_user, portfolio):
+    """Imports accept any letters in a code (微信), so the page must not assume an ASCII slug."""
+    wechat = ChannelFactory(organization=org, code="微信", name="WeChat")
+    _metric(
+        org,
+        wechat,
+        period=MetricPeriod.TRAILING_90,
+        start=TRAILING_START,
+        end=AS_OF,
+        spend="100",
+        new=4,
+        value="300",
+        payback=2.0,
+        conversion=0.5,
+        roi=1.0,
+    )
+    client.force_login(viewer_user)
+
+    page = client.get(reverse("reporting:channel-report"))
+    detail_url = reverse("reporting:channel-detail", args=["微信"])
+
+    assert page.status_code == 200
+    assert detail_url in page.content.decode()
+    assert client.get(detail_url).status_code == 200
+
+
 def test_the_channel_pages_need_a_sign_in(client, portfolio):
     for url in (reverse("reporting:channel-report"), reverse("reporting:channel-detail", args=["search"])):
         response = client.get(url)
@@ -412,8 +440,8 @@ def test_the_numbers_on_the_page_equal_the_apis(client, viewer_user, read_api, p
         assert row[4] == money(channel["spend"])
         change = Decimal(channel["proposed_change"])
         assert row[5] == ("—" if not change else ("+" if change > 0 else "") + money(channel["proposed_change"]))
-    assert _by_id(body, "blended-before") == money(data["blended_cac"]["before"])
-    assert _by_id(body, "blended-after") == money(data["blended_cac"]["after"])
+    assert _by_id(body, "blended-before") == f"{money(data['blended_cac']['before'])} CNY"
+    assert _by_id(body, "blended-after") == f"{money(data['blended_cac']['after'])} CNY"
     assert _by_id(body, "split-core-share") == f"{data['split']['core_share'] * 100:.1f}%"
     assert _by_id(body, "split-summary") == data["split"]["summary"]
 
@@ -456,6 +484,7 @@ REASON_CASES = [
     ((1000, 10, 400, 30.0, 50), "payback_above_cut", "30.0 months (more than 24)"),
     ((300, 0, 0, None, 100), "spend_without_customers", "300.00 CNY spent without a single new customer"),
     ((30, 0, 0, None, 100), "too_early_no_customers", "No new customer yet for 30.00 CNY"),
+    ((300, 0, 0, None, None), "no_customers_anywhere", "no new customer from any channel"),
     ((100, 1, 500, 1.0, 100), "too_few_customers", "Only 1 new customer in 90 days (fewer than 10)"),
     ((0, 5, 300, None, 100), "unpaid_with_customers", "No spend: 5 new customers came without budget"),
     ((0, 0, 0, None, 100), "idle", "No spend and no new customers"),
@@ -484,3 +513,15 @@ def test_every_reason_reads_with_its_measured_numbers_and_threshold(numbers, cod
 def test_undefined_ratio_reasons_read_without_numbers():
     assert "cannot be measured" in reason_text(Reason("ltv_cac_undefined", {"new_customers": 20}))
     assert "cannot be measured" in reason_text(Reason("payback_undefined", {"new_customers": 20}))
+
+
+def test_the_budget_download_keeps_a_cut_channels_negative_change_a_number(client, viewer_user, portfolio):
+    client.force_login(viewer_user)
+
+    response = client.get(reverse("reporting:export-channel-budget-xlsx"))
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = {row[1]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+
+    assert rows["display"][3] == "Cut"
+    assert rows["display"][10] == pytest.approx(-500.0)  # half of its 1,000 moves away: a number, not "'-500.00"
+    assert isinstance(rows["search"][5], int | float)

@@ -72,7 +72,7 @@ def test_retention_trend_exports_match_the_api(client, member_factory, api_key_c
     churn = _rows(_download(client, member_factory, scored_shop, "churn-trend"))
     first = _rows(_download(client, member_factory, scored_shop, "first-event-retention"))
 
-    assert churn[0] == ["Month", "Complete month", "Customers at the start", "Churned", "Monthly churn"]
+    assert churn[0] == ["Month", "Complete month", "Customers at the start", "Customers churned", "Monthly churn"]
     assert [(row[0], int(row[2]), int(row[3]), _number(row[4])) for row in churn[1:]] == [
         (m["month"], m["customers_at_start"], m["churned"], m["rate"]) for m in api["churn"]
     ]
@@ -93,6 +93,14 @@ def test_channel_budget_export_matches_the_api_in_csv_and_xlsx(client, member_fa
     ]
     values = list(sheet.active.iter_rows(values_only=True))
     assert [row[1] for row in values[1:]] == [c["code"] for c in api["channels"]]
+    # Amounts are numbers a spreadsheet can add up, negative ones included (not "'-1234.50" text).
+    for row, channel in zip(values[1:], api["channels"], strict=True):
+        assert isinstance(row[5], int | float) and row[5] == pytest.approx(float(channel["spend"]))
+        if channel["proposed_change"] is not None:
+            assert isinstance(row[10], int | float) and row[10] == pytest.approx(float(channel["proposed_change"]))
+    assert [_number(row[10]) for row in rows] == [
+        None if c["proposed_change"] is None else float(c["proposed_change"]) for c in api["channels"]
+    ]
     assert len(rows) >= 1
 
 

@@ -45,3 +45,14 @@ def test_the_overview_shows_revenue_in_wan_to_a_chinese_reader(client, org, admi
     page = client.get("/reports/")
 
     assert "¥12.35万" in page.content.decode()
+
+
+def test_money_with_currency_names_the_currency_once():
+    from reporting.templatetags.custops_format import money_with_currency
+
+    with translation.override("zh-hans"):
+        assert money_with_currency(123456, "CNY") == "¥12.35万"
+        assert money_with_currency(1234.5, "USD") == "1,234.50 USD"
+    with translation.override("en"):
+        assert money_with_currency(1234.5, "CNY") == "1,234.50 CNY"
+        assert money_with_currency(None, "CNY") == "—"
