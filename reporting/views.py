@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import organization_required, role_required
@@ -50,6 +51,19 @@ OVERVIEW_TILES = (
     "repeat_purchase_rate",
     "nps",
 )
+#: The nightly steps as readers know them (``reporting.nightly.NIGHTLY_STEPS`` names them for the code).
+NIGHTLY_STEP_LABELS = {
+    "read": gettext_lazy("read data"),
+    "models": gettext_lazy("value models"),
+    "scores": gettext_lazy("customer scores"),
+    "channel_metrics": gettext_lazy("channel metrics"),
+    "kpis": gettext_lazy("KPIs"),
+    "cohorts": gettext_lazy("cohorts"),
+    "retention_trend": gettext_lazy("retention trend"),
+    "alerts": gettext_lazy("alerts"),
+    "customer_mix": gettext_lazy("customer mix"),
+    "segment_sizes": gettext_lazy("segment sizes"),
+}
 KPI_GROUPS = (
     OVERVIEW_TILES,
     ("arpu", "activation_rate", "csat", "churned_customers", "at_risk_customers", "buying_customers"),
@@ -64,7 +78,11 @@ def job_list(request: HttpRequest) -> HttpResponse:
         status = ""
     runs = selectors.job_runs_list(org=request.organization, status=status)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    return render(request, "reporting/job_list.html", {"page": page, "status": status, "statuses": JobStatus.choices})
+    return render(
+        request,
+        "reporting/job_list.html",
+        {"page": page, "status": status, "statuses": JobStatus.choices, "step_labels": NIGHTLY_STEP_LABELS},
+    )
 
 
 @organization_required

@@ -64,3 +64,10 @@ def test_jobs_page_shows_a_failed_runs_short_error_not_its_traceback(monkeypatch
 
     assert "RuntimeError: disk on fire" in body
     assert "Traceback" not in body
+
+
+def test_every_nightly_step_has_a_name_for_readers():
+    from reporting.nightly import NIGHTLY_STEPS
+    from reporting.views import NIGHTLY_STEP_LABELS
+
+    assert set(NIGHTLY_STEP_LABELS) == {name for name, _step in NIGHTLY_STEPS}
