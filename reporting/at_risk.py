@@ -35,6 +35,9 @@ from accounts.selectors import organization_members
 from accounts.services import Actor, audit_record
 from crm import services as crm_services
 from crm.models import Customer, Task, TaskStatus
+from reporting import selectors
+from reporting.paging import KnownCountPaginator
+from segmentation import selectors as score_selectors
 from segmentation.models import CustomerScore, Tier
 
 #: Most customers one bulk action may touch: enough for a day's calls, small enough for one transaction.
@@ -298,7 +301,15 @@ def _render_list(
     filter_form = AtRiskFilterForm(request.GET or None)
     filters = filter_form.filters() if filter_form.is_bound else {"tier": "", "min_value": None, "owner": ""}
     scores = at_risk_customers(org=org, user=request.user, **filters)
-    page = Paginator(scores, AT_RISK_PER_PAGE).get_page(request.GET.get("page"))
+    # The unfiltered list (and a tier) is counted from the night's snapshot, not over every flagged score.
+    breakdown = selectors.score_breakdown_of_night(org=org, as_of=score_selectors.scores_as_of(org=org))
+    known = selectors.known_at_risk_count(breakdown, **filters)
+    paginator = (
+        Paginator(scores, AT_RISK_PER_PAGE)
+        if known is None
+        else KnownCountPaginator(scores, AT_RISK_PER_PAGE, count=known)
+    )
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     can_assign = request.membership.role in CRM_WRITERS

@@ -265,21 +265,30 @@ def stage_flow(
     return {"stages": list(STAGES), "months": out}
 
 
-def score_breakdown(tier: npt.ArrayLike, stage: npt.ArrayLike, customer_value: npt.ArrayLike) -> dict:
-    """Customers and summed customer value per tier and per stage, over every scored customer.
+def score_breakdown(
+    tier: npt.ArrayLike, stage: npt.ArrayLike, customer_value: npt.ArrayLike, at_risk: npt.ArrayLike | None = None
+) -> dict:
+    """Customers and summed customer value per tier and per stage, over every scored customer, and per tier
+    among those flagged at risk (``at_risk``: the at-risk list's count).
 
     The scores page's summary tables, precomputed so the page does not group a million score rows per visit.
     Values are rounded to cents one by one before summing, as the stored scores are, so the sums equal a
     ``SUM`` over the score table. Keys sort like the table's ``ORDER BY`` (customers without a tier have "").
     """
     value = np.round(np.nan_to_num(np.asarray(customer_value, dtype=np.float64)), 2)
+    tiers = np.asarray(tier).astype(str)
+    flagged = np.zeros(tiers.size, dtype=bool) if at_risk is None else np.asarray(at_risk, dtype=bool)
     result = {}
-    for name, codes in (("tier", np.asarray(tier).astype(str)), ("stage", np.asarray(stage).astype(str))):
-        keys, inverse = np.unique(codes, return_inverse=True)
+    for name, field, codes, keep in (
+        ("tier", "tier", tiers, slice(None)),
+        ("stage", "stage", np.asarray(stage).astype(str), slice(None)),
+        ("at_risk", "tier", tiers, flagged),
+    ):
+        keys, inverse = np.unique(codes[keep], return_inverse=True)
         counts = np.bincount(inverse, minlength=keys.size)
-        sums = np.bincount(inverse, weights=value, minlength=keys.size)
+        sums = np.bincount(inverse, weights=value[keep], minlength=keys.size)
         result[name] = [
-            {name: str(key), "customers": int(counts[i]), "value": _money(sums[i])} for i, key in enumerate(keys)
+            {field: str(key), "customers": int(counts[i]), "value": _money(sums[i])} for i, key in enumerate(keys)
         ]
     return result
 
@@ -308,6 +317,9 @@ def customer_mix(
             as_of=as_of, contacts=contacts, purchase_days=purchase_days, churn_window_days=churn_window_days
         ),
         "score_breakdown": score_breakdown(
-            scores["tier"].astype(str).to_numpy(), scores["stage"].astype(str).to_numpy(), scores["customer_value"]
+            scores["tier"].astype(str).to_numpy(),
+            scores["stage"].astype(str).to_numpy(),
+            scores["customer_value"],
+            scores["at_risk"].to_numpy(bool),
         ),
     }

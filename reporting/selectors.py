@@ -230,3 +230,10 @@ def known_score_count(breakdown: dict | None, *, tier: str, stage: str, other_fi
     if stage:
         return sum(row["customers"] for row in breakdown["stage"] if row["stage"] == stage)
     return sum(row["customers"] for row in breakdown["tier"])
+
+
+def known_at_risk_count(breakdown: dict | None, *, tier: str, min_value, owner: str) -> int | None:
+    """How many customers the at-risk list shows, from the night's breakdown, when only the tier narrows it."""
+    if breakdown is None or "at_risk" not in breakdown or min_value is not None or owner:
+        return None
+    return sum(row["customers"] for row in breakdown["at_risk"] if not tier or row["tier"] == tier)

@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -26,6 +25,7 @@ from reporting.charts import chart, series
 from reporting.forms import AlertRuleForm
 from reporting.models import Alert, AlertRule, JobStatus, Target
 from reporting.overview import overview_context
+from reporting.paging import KnownCountPaginator
 from reporting.services import (
     alert_acknowledge,
     alert_rule_update,
@@ -95,18 +95,6 @@ def _choice(value: str, choices) -> str:
     return value if value in choices else ""
 
 
-class _KnownCountPaginator(Paginator):
-    """A paginator told its row count (from the nightly snapshot) instead of counting a million rows per visit."""
-
-    def __init__(self, object_list, per_page, *, count: int) -> None:
-        super().__init__(object_list, per_page)
-        self._known_count = count
-
-    @cached_property
-    def count(self) -> int:
-        return self._known_count
-
-
 @organization_required
 def score_list(request: HttpRequest) -> HttpResponse:
     org = request.organization
@@ -123,7 +111,7 @@ def score_list(request: HttpRequest) -> HttpResponse:
     known = selectors.known_score_count(
         breakdown, tier=tier, stage=stage, other_filters=bool(segment) or at_risk is not None
     )
-    paginator = Paginator(scores, 50) if known is None else _KnownCountPaginator(scores, 50, count=known)
+    paginator = Paginator(scores, 50) if known is None else KnownCountPaginator(scores, 50, count=known)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

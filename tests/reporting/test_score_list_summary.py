@@ -80,3 +80,29 @@ def test_without_a_snapshot_for_the_scores_night_the_page_counts_live(client, me
     assert _plain(response.context["by_tier"], "tier") == _plain(
         score_selectors.score_breakdown(org=scored_shop, field="tier"), "tier"
     )
+
+
+def test_the_at_risk_list_counts_from_the_snapshot_like_a_live_count(client, member_factory):
+    import datetime
+
+    from django.utils import timezone
+
+    from crm.demo import demo_organization_seed
+    from crm.demo_data import simulate_demo
+    from reporting.at_risk import at_risk_customers
+
+    today = timezone.localdate()
+    org = demo_organization_seed(slug="demo", data=simulate_demo(customers=400, seed=7, today=today)).org
+    as_of = today - datetime.timedelta(days=1)
+    assert nightly.run_nightly(org=org, as_of=as_of).status == "succeeded"
+    breakdown = selectors.score_breakdown_of_night(org=org, as_of=as_of)
+    assert sum(row["customers"] for row in breakdown["at_risk"]) > 0
+    client.force_login(member_factory(org, Role.OPS))
+
+    for tier in ("", "high", "mid", "potential"):
+        live = at_risk_customers(org=org, tier=tier).count()
+        assert selectors.known_at_risk_count(breakdown, tier=tier, min_value=None, owner="") == live
+        response = client.get("/reports/at-risk/", {"tier": tier} if tier else {})
+        assert response.context["page"].paginator.count == live
+    assert selectors.known_at_risk_count(breakdown, tier="", min_value=100, owner="") is None
+    assert selectors.known_at_risk_count(breakdown, tier="", min_value=None, owner="me") is None
