@@ -235,7 +235,7 @@ def alert_table(*, org: Organization, only_open: bool) -> Table:
             alert.subject,
             alert.value,
             alert.threshold,
-            alert.message,
+            alert.localized_message,
             _local(alert.acknowledged_at),
             alert.acknowledged_by_label or (alert.acknowledged_by.email if alert.acknowledged_by else ""),
         ]
@@ -559,7 +559,7 @@ def executive_report(*, org: Organization) -> exports.ExecutiveReport:
         [[row[i] for i in keep] for row in channels.rows],
     )
     alerts = [
-        (alert.raised_on.isoformat(), str(alert.get_kind_display()), alert.message)
+        (alert.raised_on.isoformat(), str(alert.get_kind_display()), alert.localized_message)
         for alert in selectors.alerts_list(org=org, only_open=True)[:30]
     ]
     subtitle = (

@@ -197,6 +197,23 @@ class AlertRule(TenantModel):
         return f"{self.kind} > {self.threshold}"
 
 
+#: The wording of each kind of alert; ``Alert.params`` fills it with the figures, in the reader's language.
+ALERT_MESSAGES = {
+    AlertKind.CAC_SPIKE: _(
+        "CAC of the last 30 days is %(cac)s, %(change)s above the mean of the three periods before (%(baseline)s)."
+    ),
+    AlertKind.HIGH_VALUE_CHURN: _(
+        "%(churn)s of the high-value customers of 30 days ago have churned (target: at most %(target)s)."
+    ),
+    AlertKind.MONTHLY_CHURN: _("Monthly churn is %(churn)s, above the alert threshold of %(target)s."),
+    AlertKind.CHANNEL_CONVERSION_DROP: _(
+        "Conversion of channel %(channel)s fell to %(now)s in %(month)s, %(drop)s below its mean of the three months "
+        "before (%(before)s)."
+    ),
+    AlertKind.NIGHTLY_FAILED: _("The nightly run as of %(day)s failed: %(error)s"),
+}
+
+
 class Alert(TenantModel):
     """A rule that fired on a day. One alert per (kind, day, subject): replaying a night does not repeat it."""
 
@@ -207,6 +224,8 @@ class Alert(TenantModel):
     value = models.FloatField(_("measured value"), null=True, blank=True)
     threshold = models.FloatField(_("threshold"), null=True, blank=True)
     message = models.TextField(_("message"))
+    #: The figures of the message (formatted), so it can be worded in each reader's language.
+    params = models.JSONField(_("message figures"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     acknowledged_by = models.ForeignKey(
@@ -231,6 +250,17 @@ class Alert(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject} {self.raised_on}"
+
+    @property
+    def localized_message(self) -> str:
+        """The message in the active language; the stored one when its figures were not kept or do not fit."""
+        wording = ALERT_MESSAGES.get(self.kind)
+        if wording is None or not self.params:
+            return self.message
+        try:
+            return str(wording) % self.params
+        except (KeyError, TypeError, ValueError):
+            return self.message
 
 
 class TargetStatus(models.TextChoices):

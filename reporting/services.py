@@ -27,6 +27,7 @@ from crm.models import Channel
 from reporting.channel_metrics import compute_channel_metrics
 from reporting.kpis import KPI_BY_CODE, compute_kpis
 from reporting.models import (
+    ALERT_MESSAGES,
     Alert,
     AlertKind,
     AlertRule,
@@ -211,21 +212,31 @@ def _raise(
     org: Organization,
     kind: str,
     day: datetime.date,
-    message: str,
+    params: dict[str, str],
     *,
     firing: set[tuple[str, str]],
     subject: str = "",
     value=None,
     threshold=None,
 ) -> Alert | None:
-    """Record that a rule fires on ``day``; returns the alert only when it is new (so it is e-mailed once)."""
+    """Record that a rule fires on ``day``; returns the alert only when it is new (so it is e-mailed once).
+
+    The message is kept as its kind's wording plus ``params`` (figures already formatted), so every reader sees it
+    in their own language (:meth:`Alert.localized_message`); ``message`` stores the wording in the language of
+    the run, for the e-mail and for alerts raised before the parameters were kept.
+    """
     firing.add((kind, subject))
     alert, created = Alert.objects.update_or_create(
         organization=org,
         kind=kind,
         raised_on=day,
         subject=subject,
-        defaults={"message": message, "value": value, "threshold": threshold},
+        defaults={
+            "message": str(ALERT_MESSAGES[kind]) % params,
+            "params": params,
+            "value": value,
+            "threshold": threshold,
+        },
     )
     return alert if created else None
 
@@ -268,10 +279,7 @@ def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
                     org,
                     AlertKind.CAC_SPIKE,
                     as_of,
-                    _(
-                        "CAC of the last 30 days is %(cac).2f, %(change)s above the mean of the three periods before (%(baseline).2f)."
-                    )
-                    % {"cac": today["cac"], "change": _percent(change), "baseline": baseline},
+                    {"cac": f"{today['cac']:.2f}", "change": _percent(change), "baseline": f"{baseline:.2f}"},
                     value=change,
                     threshold=float(rule.threshold),
                     firing=firing,
@@ -286,8 +294,7 @@ def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
                 org,
                 AlertKind.HIGH_VALUE_CHURN,
                 as_of,
-                _("%(churn)s of the high-value customers of 30 days ago have churned (target: at most %(target)s).")
-                % {"churn": _percent(1 - retention), "target": _percent(float(rule.threshold))},
+                {"churn": _percent(1 - retention), "target": _percent(float(rule.threshold))},
                 value=1 - retention,
                 threshold=float(rule.threshold),
                 firing=firing,
@@ -302,8 +309,7 @@ def alerts_evaluate(*, org: Organization, as_of: datetime.date) -> list[Alert]:
                 org,
                 AlertKind.MONTHLY_CHURN,
                 as_of,
-                _("Monthly churn is %(churn)s, above the target of %(target)s.")
-                % {"churn": _percent(churn), "target": _percent(float(rule.threshold))},
+                {"churn": _percent(churn), "target": _percent(float(rule.threshold))},
                 value=churn,
                 threshold=float(rule.threshold),
                 firing=firing,
@@ -357,10 +363,7 @@ def _channel_conversion_alerts(
                     org,
                     AlertKind.CHANNEL_CONVERSION_DROP,
                     as_of,
-                    _(
-                        "Conversion of channel %(channel)s fell to %(now)s in %(month)s, %(drop)s below its mean of the three months before (%(before)s)."
-                    )
-                    % {
+                    {
                         "channel": latest.channel.name,
                         "now": _percent(latest.conversion),
                         "month": last_complete.strftime("%Y-%m"),
@@ -386,7 +389,7 @@ def nightly_failure_alert(*, org: Organization, as_of: datetime.date, error: str
             org,
             AlertKind.NIGHTLY_FAILED,
             as_of,
-            _("The nightly run as of %(day)s failed: %(error)s") % {"day": as_of.isoformat(), "error": error},
+            {"day": as_of.isoformat(), "error": error},
             firing=set(),
         )
 

@@ -328,6 +328,24 @@ def test_monthly_churn_above_the_threshold_raises_one_alert_per_day_and_emails_t
     assert mail.outbox[-1].to == ["boss@shop.example"]
 
 
+def test_an_alert_raised_by_an_english_run_reads_in_each_readers_language(shop):
+    from django.utils import translation
+
+    org, _people = shop
+    reporting_services.alert_rules_for(org)
+    AlertRule.objects.for_org(org).filter(kind=AlertKind.MONTHLY_CHURN).update(threshold=Decimal("-1"))
+    with translation.override("en"):
+        nightly.run_nightly(org=org, as_of=AS_OF)
+
+    alert = Alert.objects.for_org(org).get(kind=AlertKind.MONTHLY_CHURN)
+    assert alert.message == "Monthly churn is 0.0%, above the alert threshold of -100.0%."
+    assert alert.params == {"churn": "0.0%", "target": "-100.0%"}
+    with translation.override("zh-hans"):
+        assert alert.localized_message == "月流失率为 0.0%，高于预警阈值 -100.0%。"
+    alert.params = {}
+    assert alert.localized_message == alert.message  # alerts from before the figures were kept
+
+
 def test_an_acknowledged_alert_survives_a_replay_of_its_night(shop, member_factory):
     org, _people = shop
     reporting_services.alert_rules_for(org)
