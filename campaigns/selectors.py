@@ -37,7 +37,7 @@ from campaigns.models import (
     Variant,
 )
 from crm.models import Customer, Order, OrderStatus
-from reporting.exports import neutralize_formula
+from crm.spreadsheets import neutralize_formula
 from segmentation.rules import segment_queryset
 
 #: Conversions each arm needs before a winner can be named.

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from crm.spreadsheets import neutralize_formula
+
 # fpdf2 subsets fonts with fontTools, which logs every pruned table at INFO: noise in the server log.
 logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
-
-#: Cells starting with these open as formulas (or are stripped to one) in spreadsheet programs.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 #: Kinds of column, each written with its own XLSX number format.
 TEXT, INTEGER, NUMBER, MONEY, SHARE, DATE, DATETIME, BOOLEAN = (
@@ -48,11 +47,6 @@ XLSX_FORMATS = {
     DATE: "yyyy-mm-dd",
     DATETIME: "yyyy-mm-dd hh:mm",
 }
-
-
-def neutralize_formula(text: str) -> str:
-    """``text`` made safe for a spreadsheet cell: a leading formula character gets a ``'`` in front."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from accounts.services import Actor
 from accounts.timekeeping import local_today
 from crm import selectors as crm_selectors
 from crm.models import Customer
-from reporting.exports import neutralize_formula
+from crm.spreadsheets import neutralize_formula
 from segmentation import selectors
 from segmentation.forms import SegmentForm, SnapshotForm, parse_rules_text
 from segmentation.models import Segment, SegmentSize, SegmentSnapshot

@@ -32,6 +32,7 @@ from crm.imports.kinds import KINDS, BatchResult, CleanRow, ImportContext, RowEr
 from crm.imports.reading import CsvFormatError, CsvRow, open_csv
 from crm.models import ImportJob, ImportKind, ImportRejection, ImportStatus
 from crm.selectors import import_rejections
+from crm.spreadsheets import neutralize_formula
 
 logger = logging.getLogger(__name__)
 
@@ -359,14 +360,6 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None]
     return job
 
 
-#: Cells starting with these open as formulas in spreadsheet programs; the report defuses them.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _spreadsheet_safe(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
 def rejections_csv_rows(job: ImportJob) -> Iterator[list[str]]:
     """The rejected rows as they were in the file, then their line, column and reason: fix them and re-import."""
     columns = list(KINDS[job.kind].columns)
@@ -374,10 +367,10 @@ def rejections_csv_rows(job: ImportJob) -> Iterator[list[str]]:
     for rejection in import_rejections(job=job).iterator(chunk_size=2000):
         cells = [rejection.values.get(column, "") for column in columns]
         yield [
-            *(_spreadsheet_safe(cell) for cell in cells),
+            *(neutralize_formula(cell) for cell in cells),
             str(rejection.line),
             rejection.column,
-            _spreadsheet_safe(rejection.reason),
+            neutralize_formula(rejection.reason),
         ]
 
 
