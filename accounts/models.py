@@ -258,3 +258,42 @@ class AuditLog(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.actor_label} {self.action} {self.object_type}#{self.object_id}"
+
+
+class IdempotencyKeyState(models.TextChoices):
+    IN_PROGRESS = "in_progress", _("in progress")
+    DONE = "done", _("done")
+
+
+class IdempotencyKey(TenantModel):
+    """One API write sent with an ``Idempotency-Key`` header, and the answer it got (config/api/idempotency.py).
+
+    The unique constraint on (organization, credential, key) is the lock: of two concurrent requests with the
+    same key, exactly one can insert the row and run the view; the other sees the row and gets a 409.
+    ``credential`` is ``key:<ApiKey id>`` or ``user:<User id>`` (a string, so the constraint needs no NULLs).
+    """
+
+    credential = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and parsed body.")
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2000)
+    state = models.CharField(
+        max_length=12, choices=IdempotencyKeyState.choices, default=IdempotencyKeyState.IN_PROGRESS
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    #: When the running request took the key; a claim older than the lease belongs to a dead worker.
+    claimed_at = models.DateTimeField(default=timezone.now)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.BinaryField(default=b"", blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "credential", "key"], name="idempotency_key_unique")
+        ]
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
+
+    def __str__(self) -> str:
+        return f"{self.credential} {self.key} ({self.state})"

@@ -39,3 +39,11 @@ def enqueue_invitation(*, membership: Membership, base_url: str, invited_by: Use
         logger.warning("invitation e-mail for membership %s could not be sent", membership.pk, exc_info=True)
         return False
     return True
+
+
+@shared_task
+def purge_idempotency_keys() -> int:
+    """Delete API idempotency keys past their 24 hours (beat, hourly); returns how many went."""
+    from config.api.idempotency import purge_expired_keys  # config.api imports the apps, not the reverse
+
+    return purge_expired_keys()

@@ -253,6 +253,7 @@ class CampaignViewSet(OrganizationModelViewSet):
     """
 
     model = Campaign
+    ordering_fields = ("name", "status", "created_at", "updated_at")
     serializer_class = CampaignSerializer
     write_roles = MARKETING_WRITERS
     create_service = services.campaign_create
@@ -393,6 +394,8 @@ class SuppressionViewSet(OrganizationModelViewSet):
     matching customers' e-mail consent off. Marketers and admins may write."""
 
     model = Suppression
+    ordering_fields = ("email", "created_at")
+    updated_field = "created_at"  # recorded and deleted, never edited
     serializer_class = SuppressionSerializer
     write_roles = MARKETING_WRITERS
     create_service = services.suppression_create

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.tenancy import TenantModel
+from crm.models import TouchOnSaveMixin
 from segmentation.models import Tier
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -50,7 +51,7 @@ class CampaignKind(models.TextChoices):
     TIER = "tier", _("Tier playbook")
 
 
-class Campaign(TenantModel):
+class Campaign(TouchOnSaveMixin, TenantModel):
     name = models.CharField(_("name"), max_length=120)
     description = models.TextField(_("description"), blank=True, max_length=2000)
     kind = models.CharField(_("kind"), max_length=8, choices=CampaignKind.choices, default=CampaignKind.CUSTOM)

@@ -61,6 +61,8 @@ from campaigns.selectors import eligible_audience, message_context, tier_of
 from crm.models import Customer
 from crm.services import customer_update
 from segmentation.models import Segment, Tier
+from webhooks.models import EventType
+from webhooks.services import event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -359,7 +361,7 @@ def tier_campaigns_create(*, org: Organization, actor: Actor, suffix: str = "") 
                 variants=[dict(v) for v in play["variants"]],
             )
         )
-    Campaign.objects.filter(pk__in=[c.pk for c in created]).update(kind=CampaignKind.TIER)
+    Campaign.objects.filter(pk__in=[c.pk for c in created]).update(kind=CampaignKind.TIER, updated_at=timezone.now())
     for campaign in created:
         campaign.kind = CampaignKind.TIER
     return created[::-1]
@@ -979,8 +981,27 @@ def _campaign_finish_if_done(campaign: Campaign) -> None:
         return
     if Delivery.objects.filter(campaign=campaign, status__in=OPEN_STATUSES).exists():
         return
-    Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).update(
-        status=CampaignStatus.SENT, finished_at=timezone.now()
+    # The status change and its webhook event commit together: a worker dying in between loses neither.
+    with transaction.atomic():
+        finished = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).update(
+            status=CampaignStatus.SENT, finished_at=timezone.now(), updated_at=timezone.now()
+        )
+        if finished:
+            _campaign_finished_emit(campaign)
+
+
+def _campaign_finished_emit(campaign: Campaign) -> None:
+    """The campaign.finished webhook: the campaign and its deliveries counted by status."""
+    counts = dict(Delivery.objects.filter(campaign=campaign).order_by().values_list("status").annotate(n=Count("id")))
+    finished_at = Campaign.objects.filter(pk=campaign.pk).values_list("finished_at", flat=True).first()
+    event_emit(
+        org=campaign.organization,
+        event_type=EventType.CAMPAIGN_FINISHED,
+        payload={
+            "campaign": {"id": campaign.pk, "name": campaign.name, "status": CampaignStatus.SENT.value},
+            "finished_at": finished_at,
+            "deliveries": counts,
+        },
     )
 
 

@@ -8,7 +8,7 @@ another organization's row is reported as unknown, never used.
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from config.api.base import (
     OrganizationScopedRelatedField,
     StrictSerializerMixin,
     actor_for_request,
+    refuse_null_characters,
 )
 from crm import filters, services
 from crm.imports.bulk import MAX_BULK_RECORDS, bulk_upsert
@@ -39,6 +40,7 @@ class MemberEmailField(serializers.SlugRelatedField):
         return User.objects.filter(memberships__organization=org, is_active=True)
 
     def to_internal_value(self, data):
+        refuse_null_characters(data)
         return super().to_internal_value(str(data).strip().lower())
 
 
@@ -146,7 +148,8 @@ class OrderSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["customer_external_id"] = instance.customer.external_id
+        if "customer_external_id" in self.fields:  # absent from a sparse fieldset (?fields=) that left it out
+            data["customer_external_id"] = instance.customer.external_id
         return data
 
 
@@ -164,7 +167,8 @@ class EventSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["customer_external_id"] = instance.customer.external_id
+        if "customer_external_id" in self.fields:  # absent from a sparse fieldset (?fields=) that left it out
+            data["customer_external_id"] = instance.customer.external_id
         return data
 
 
@@ -182,7 +186,8 @@ class FeedbackSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializ
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["customer_external_id"] = instance.customer.external_id
+        if "customer_external_id" in self.fields:  # absent from a sparse fieldset (?fields=) that left it out
+            data["customer_external_id"] = instance.customer.external_id
         return data
 
 
@@ -190,7 +195,13 @@ class NoteSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     """A note on a customer; the author is the signed-in person (none for an API key)."""
 
     customer = OrganizationScopedRelatedField(Customer)
-    author = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    # Null when an API key wrote the note: a key belongs to the organization, not to a person.
+    author = serializers.SlugRelatedField(
+        slug_field="email",
+        read_only=True,
+        allow_null=True,
+        help_text=_("E-mail of the member who wrote the note; null when it was written with an API key."),
+    )
 
     class Meta:
         model = Note
@@ -224,6 +235,7 @@ class ChannelViewSet(OrganizationModelViewSet):
     """Acquisition channels. A channel that customers or orders refer to cannot be deleted; deactivate it."""
 
     model = Channel
+    ordering_fields = ("code", "name", "created_at", "updated_at")
     serializer_class = ChannelSerializer
     filterset_class = filters.ChannelFilter
     create_service = services.channel_create
@@ -236,6 +248,7 @@ class ChannelSpendViewSet(OrganizationModelViewSet):
     """Spend per channel and day; one row per (channel, date)."""
 
     model = ChannelSpend
+    ordering_fields = ("date", "amount", "updated_at")
     serializer_class = ChannelSpendSerializer
     filterset_class = filters.ChannelSpendFilter
     create_service = services.channel_spend_create
@@ -284,11 +297,95 @@ class BulkUpsertMixin:
         return Response(outcome)
 
 
+INVALID_INPUT_EXAMPLE = OpenApiExample(
+    "Invalid input",
+    value={"detail": "Invalid input: email.", "errors": {"email": ["Enter a valid email address."]}},
+    response_only=True,
+    status_codes=["400"],
+)
+CUSTOMER_EXAMPLE = {
+    "id": 4182,
+    "external_id": "C-10023",
+    "name": "Wang Wei",
+    "email": "wang.wei@example.com",
+    "phone": "+86 138 0013 8000",
+    "channel": "wechat",
+    "created_at": "2025-03-01T09:30:00+08:00",
+    "updated_at": "2025-06-12T14:05:31.204817+08:00",
+    "owner": "li.na@acme.example",
+    "consent_email": True,
+    "consent_email_at": "2025-03-01T09:30:00+08:00",
+    "consent_sms": False,
+    "consent_sms_at": None,
+    "tags": ["vip", "shanghai"],
+    "attributes": {"city": "Shanghai"},
+}
+ORDER_EXAMPLE = {
+    "id": 99017,
+    "external_id": "O-2025-000871",
+    "customer": 4182,
+    "customer_external_id": "C-10023",
+    "ordered_at": "2025-06-12T14:05:00+08:00",
+    "amount": "259.00",
+    "currency": "CNY",
+    "status": "completed",
+    "channel": "wechat",
+    "created_at": "2025-06-12T14:05:31.204817+08:00",
+    "updated_at": "2025-06-12T14:05:31.204817+08:00",
+}
+
+
+@extend_schema_view(
+    create=extend_schema(
+        examples=[
+            OpenApiExample(
+                "New customer",
+                value={
+                    "external_id": "C-10023",
+                    "name": "Wang Wei",
+                    "email": "wang.wei@example.com",
+                    "channel": "wechat",
+                    "consent_email": True,
+                    "tags": ["vip"],
+                },
+                request_only=True,
+            ),
+            OpenApiExample("Created", value=CUSTOMER_EXAMPLE, response_only=True, status_codes=["201"]),
+            INVALID_INPUT_EXAMPLE,
+        ]
+    ),
+    retrieve=extend_schema(examples=[OpenApiExample("A customer", value=CUSTOMER_EXAMPLE, response_only=True)]),
+    list=extend_schema(
+        examples=[
+            OpenApiExample(
+                "Changes since the last sync",
+                # drf-spectacular wraps a list example in the page (next, previous, results: [this]).
+                value=CUSTOMER_EXAMPLE,
+                response_only=True,
+                description="GET /api/v1/customers/?updated_since=2025-06-12T14:00:00+08:00",
+            ),
+            OpenApiExample(
+                "Unknown ordering",
+                value={
+                    "detail": "Invalid input: ordering.",
+                    "errors": {
+                        "ordering": [
+                            "Sort by one of: created_at, external_id, id, updated_at (prefix '-' for descending)."
+                        ]
+                    },
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ]
+    ),
+)
 class CustomerViewSet(BulkUpsertMixin, OrganizationModelViewSet):
     """Customers of your organization. Deleting one deletes their orders, events, answers, notes and tasks."""
 
     bulk_kind = "customers"
     model = Customer
+    ordering_fields = ("created_at", "updated_at", "external_id")  # indexed: fast at any depth on 1M rows
     serializer_class = CustomerSerializer
     filterset_class = filters.CustomerFilter
     create_service = services.customer_create
@@ -298,11 +395,32 @@ class CustomerViewSet(BulkUpsertMixin, OrganizationModelViewSet):
     select_related = ("channel", "owner")
 
 
+@extend_schema_view(
+    create=extend_schema(
+        examples=[
+            OpenApiExample(
+                "New order by the customer's external id",
+                value={
+                    "external_id": "O-2025-000871",
+                    "customer_external_id": "C-10023",
+                    "ordered_at": "2025-06-12T14:05:00+08:00",
+                    "amount": "259.00",
+                    "channel": "wechat",
+                },
+                request_only=True,
+            ),
+            OpenApiExample("Created", value=ORDER_EXAMPLE, response_only=True, status_codes=["201"]),
+            INVALID_INPUT_EXAMPLE,
+        ]
+    ),
+    retrieve=extend_schema(examples=[OpenApiExample("An order", value=ORDER_EXAMPLE, response_only=True)]),
+)
 class OrderViewSet(BulkUpsertMixin, OrganizationModelViewSet):
     """Orders. Only completed orders count towards revenue and scores."""
 
     bulk_kind = "orders"
     model = Order
+    ordering_fields = ("ordered_at", "updated_at", "external_id")  # indexed: fast at any depth
     serializer_class = OrderSerializer
     filterset_class = filters.OrderFilter
     create_service = services.order_create
@@ -317,6 +435,7 @@ class EventViewSet(BulkUpsertMixin, OrganizationModelViewSet):
 
     bulk_kind = "events"
     model = Event
+    ordering_fields = ("updated_at",)  # the only indexed choice on the largest table besides id
     serializer_class = EventSerializer
     filterset_class = filters.EventFilter
     http_method_names = ["get", "post", "delete", "head", "options"]
@@ -330,6 +449,7 @@ class FeedbackViewSet(OrganizationModelViewSet):
     """Survey answers are facts: they can be recorded and deleted, not edited."""
 
     model = Feedback
+    ordering_fields = ("answered_at", "score", "updated_at")
     serializer_class = FeedbackSerializer
     filterset_class = filters.FeedbackFilter
     http_method_names = ["get", "post", "delete", "head", "options"]
@@ -343,6 +463,8 @@ class NoteViewSet(OrganizationModelViewSet):
     """Notes on customers: added and deleted, not edited. Ops, marketers and admins may write them."""
 
     model = Note
+    ordering_fields = ("created_at",)
+    updated_field = "created_at"  # notes are added and deleted, never edited
     serializer_class = NoteSerializer
     filterset_class = filters.NoteFilter
     http_method_names = ["get", "post", "delete", "head", "options"]
@@ -357,6 +479,7 @@ class TaskViewSet(OrganizationModelViewSet):
     """Follow-up tasks. Ops, marketers and admins may write them."""
 
     model = Task
+    ordering_fields = ("created_at", "updated_at", "title", "status")
     serializer_class = TaskSerializer
     filterset_class = filters.TaskFilter
     write_roles = FOLLOW_UP_WRITERS

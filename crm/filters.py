@@ -6,8 +6,10 @@ empty page that looks like "no data".
 
 import django_filters
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from config.api.base import as_utc
 from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
 from crm.selectors import customer_text_match, with_tag
 
@@ -50,13 +52,14 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
 
 
 class BoundedIsoDateTimeField(django_filters.fields.IsoDateTimeField):
-    """An ISO date-time between the years 1900 and 2200; farther ones overflow date arithmetic in SQLite."""
+    """An ISO date-time between the years 1900 and 2200 (farther ones overflow date arithmetic in SQLite), in
+    UTC: an offset beyond ±15:59 (``+22:42``, valid ISO 8601) would be refused by PostgreSQL (``as_utc``)."""
 
     def clean(self, value):
         result = super().clean(value)
         if result is not None and not 1900 <= result.year <= 2200:
             raise forms.ValidationError(_("Give a date between the years 1900 and 2200."), code="out_of_range")
-        return result
+        return as_utc(result) if result is not None and timezone.is_aware(result) else result
 
 
 class DateTimeFilter(django_filters.IsoDateTimeFilter):

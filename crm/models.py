@@ -9,12 +9,33 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.tenancy import TenantModel
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+def updated_at_field() -> models.DateTimeField:
+    """The time a row last changed: what ``?updated_since=`` of the API filters on (incremental sync).
+
+    ``auto_now`` covers ``save()`` and ``bulk_create``; ``db_default=Now()`` covers rows the ``COPY`` writers
+    (``crm/bulk_load.py``) insert without the column. ``bulk_update``, ``QuerySet.update()`` and the import's
+    upsert do not run ``auto_now``: they set the column themselves (see :class:`TouchOnSaveMixin`).
+    """
+    return models.DateTimeField(_("updated at"), auto_now=True, db_default=Now())
+
+
+class TouchOnSaveMixin:
+    """``save(update_fields=[...])`` also writes ``updated_at``: Django leaves an ``auto_now`` field out otherwise,
+    and an integration syncing by ``updated_since`` would never see the change."""
+
+    def save(self, *args, update_fields=None, **kwargs):
+        if update_fields is not None and "updated_at" not in update_fields:
+            update_fields = [*update_fields, "updated_at"]
+        super().save(*args, update_fields=update_fields, **kwargs)
 
 
 class ChannelKind(models.TextChoices):
@@ -28,12 +49,13 @@ class ChannelKind(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class Channel(TenantModel):
+class Channel(TouchOnSaveMixin, TenantModel):
     code = models.SlugField(_("code"), max_length=50)
     name = models.CharField(_("name"), max_length=120)
     kind = models.CharField(_("kind"), max_length=16, choices=ChannelKind.choices, default=ChannelKind.OTHER)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = updated_at_field()
 
     class Meta:
         ordering = ["name"]
@@ -56,7 +78,7 @@ class SpendPeriod(models.TextChoices):
     MONTH = "month", _("Month")
 
 
-class ChannelSpend(TenantModel):
+class ChannelSpend(TouchOnSaveMixin, TenantModel):
     """Money spent on a channel on one day, or in one month (stored on the month's first day).
 
     The period matters to every figure over a window of days: the nightly engine spreads a month's spend
@@ -68,6 +90,7 @@ class ChannelSpend(TenantModel):
     date = models.DateField(_("date"))
     period = models.CharField(_("period"), max_length=5, choices=SpendPeriod.choices, default=SpendPeriod.DAY)
     amount = models.DecimalField(_("amount"), **MONEY, validators=[MinValueValidator(0)])
+    updated_at = updated_at_field()
 
     class Meta:
         ordering = ["-date", "channel_id"]
@@ -91,7 +114,7 @@ class ChannelSpend(TenantModel):
         return f"{self.channel_id} {self.date} {self.amount}"
 
 
-class Customer(TenantModel):
+class Customer(TouchOnSaveMixin, TenantModel):
     external_id = models.CharField(_("external id"), max_length=100)
     name = models.CharField(_("name"), max_length=200, blank=True)
     email = models.EmailField(_("e-mail"), max_length=254, blank=True)
@@ -105,7 +128,7 @@ class Customer(TenantModel):
         related_name="customers",
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    updated_at = updated_at_field()
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -135,6 +158,7 @@ class Customer(TenantModel):
             models.Index(fields=["organization", "email"], name="customer_org_email"),
             models.Index(fields=["organization", "channel"], name="customer_org_channel"),
             models.Index(fields=["organization", "owner"], name="customer_org_owner"),
+            models.Index(fields=["organization", "updated_at", "id"], name="customer_org_updated"),
         ]
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
@@ -150,7 +174,7 @@ class OrderStatus(models.TextChoices):
     REFUNDED = "refunded", _("Refunded")
 
 
-class Order(TenantModel):
+class Order(TouchOnSaveMixin, TenantModel):
     external_id = models.CharField(_("external id"), max_length=100)
     customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="orders")
     ordered_at = models.DateTimeField(_("ordered at"))
@@ -161,6 +185,7 @@ class Order(TenantModel):
         Channel, verbose_name=_("channel"), null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
     )
     created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    updated_at = updated_at_field()
 
     class Meta:
         ordering = ["-ordered_at", "-id"]
@@ -174,6 +199,7 @@ class Order(TenantModel):
         indexes = [
             models.Index(fields=["organization", "customer", "ordered_at"], name="order_org_customer_date"),
             models.Index(fields=["organization", "ordered_at"], name="order_org_date"),
+            models.Index(fields=["organization", "updated_at", "id"], name="order_org_updated"),
         ]
         verbose_name = _("order")
         verbose_name_plural = _("orders")
@@ -182,17 +208,19 @@ class Order(TenantModel):
         return self.external_id
 
 
-class Event(TenantModel):
+class Event(TouchOnSaveMixin, TenantModel):
     customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events")
     name = models.CharField(_("name"), max_length=100)
     occurred_at = models.DateTimeField(_("occurred at"))
     properties = models.JSONField(_("properties"), default=dict, blank=True)
+    updated_at = updated_at_field()
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
             models.Index(fields=["organization", "customer", "occurred_at"], name="event_org_customer_date"),
             models.Index(fields=["organization", "name", "occurred_at"], name="event_org_name_date"),
+            models.Index(fields=["organization", "updated_at", "id"], name="event_org_updated"),
         ]
         verbose_name = _("event")
         verbose_name_plural = _("events")
@@ -206,7 +234,7 @@ class FeedbackKind(models.TextChoices):
     CSAT = "csat", _("CSAT")
 
 
-class Feedback(TenantModel):
+class Feedback(TouchOnSaveMixin, TenantModel):
     """A survey answer. NPS is 0–10; CSAT is 1 to ``scale_max`` (the survey's own scale, 5 by default)."""
 
     customer = models.ForeignKey(
@@ -219,6 +247,7 @@ class Feedback(TenantModel):
     )
     comment = models.TextField(_("comment"), blank=True, max_length=5000)
     answered_at = models.DateTimeField(_("answered at"))
+    updated_at = updated_at_field()
 
     class Meta:
         ordering = ["-answered_at", "-id"]
@@ -254,7 +283,7 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class Task(TenantModel):
+class Task(TouchOnSaveMixin, TenantModel):
     """A follow-up for ops staff, usually about one customer."""
 
     customer = models.ForeignKey(
@@ -277,6 +306,7 @@ class Task(TenantModel):
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    updated_at = updated_at_field()
 
     class Meta:
         # Newest first by default; lists that rank open work first order it themselves (crm.selectors).
@@ -308,7 +338,7 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
-class ImportJob(TenantModel):
+class ImportJob(TouchOnSaveMixin, TenantModel):
     """One CSV file imported into one organization: what came in, what was rejected and why.
 
     The accepted rows of a job are written in one transaction, so a job either added all of them or none;
@@ -337,6 +367,7 @@ class ImportJob(TenantModel):
     rows_rejected = models.PositiveBigIntegerField(_("rows rejected"), default=0)
     warnings = models.JSONField(_("warnings"), default=list, blank=True)
     error = models.TextField(_("error"), blank=True)
+    updated_at = updated_at_field()
 
     class Meta:
         ordering = ["-created_at", "-id"]

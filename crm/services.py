@@ -33,6 +33,8 @@ from crm.models import (
     Task,
     TaskStatus,
 )
+from webhooks.models import EventType
+from webhooks.services import event_emit
 
 NPS_SCALE_MAX = 10
 CSAT_DEFAULT_SCALE_MAX = 5
@@ -319,7 +321,10 @@ def customer_create(*, org: Organization, actor: Actor, **fields: Any) -> Custom
     stamp = _consent_stamper(customer, fields)
     _apply(customer, fields)
     stamp(customer)
-    return _save(customer, actor=actor, action="customer.create")
+    with transaction.atomic():
+        _save(customer, actor=actor, action="customer.create")
+        event_emit(org=org, event_type=EventType.CUSTOMER_CREATED, payload=customer_webhook_payload(customer))
+    return customer
 
 
 def customer_update(*, customer: Customer, actor: Actor, **changes: Any) -> Customer:
@@ -327,7 +332,31 @@ def customer_update(*, customer: Customer, actor: Actor, **changes: Any) -> Cust
     if "external_id" in changes and not changes["external_id"]:
         raise ValidationError({"external_id": [_("The external id cannot be empty.")]})
     stamp = _consent_stamper(customer, changes)
-    return _update(customer, changes, actor=actor, action="customer.update", stamp=stamp)
+    with transaction.atomic():
+        _update(customer, changes, actor=actor, action="customer.update", stamp=stamp)
+        event_emit(
+            org=customer.organization,
+            event_type=EventType.CUSTOMER_UPDATED,
+            payload={**customer_webhook_payload(customer), "changed": sorted(changes)},
+        )
+    return customer
+
+
+def customer_webhook_payload(customer: Customer) -> dict[str, Any]:
+    """The ``data`` of a single customer.created/updated webhook; batched events carry ``customer_ids`` only."""
+    return {
+        "customer_ids": [customer.pk],
+        "customer": {
+            "id": customer.pk,
+            "external_id": customer.external_id,
+            "name": customer.name,
+            "email": customer.email,
+            "phone": customer.phone,
+            "channel": customer.channel_id,
+            "created_at": customer.created_at,
+            "updated_at": customer.updated_at,
+        },
+    }
 
 
 #: What the audit log keeps of a deleted customer: enough to trace the deletion, nothing that identifies a person.
@@ -363,7 +392,27 @@ def order_create(*, org: Organization, actor: Actor, **fields: Any) -> Order:
     fields = _clean_order_changes(org, fields)
     order = Order(organization=org)
     _apply(order, fields)
-    return _save(order, actor=actor, action="order.create")
+    with transaction.atomic():
+        _save(order, actor=actor, action="order.create")
+        event_emit(org=org, event_type=EventType.ORDER_CREATED, payload=order_webhook_payload(order))
+    return order
+
+
+def order_webhook_payload(order: Order) -> dict[str, Any]:
+    """The ``data`` of a single order.created webhook; batched events carry ``order_ids`` only."""
+    return {
+        "order_ids": [order.pk],
+        "order": {
+            "id": order.pk,
+            "external_id": order.external_id,
+            "customer": order.customer_id,
+            "ordered_at": order.ordered_at,
+            "amount": str(order.amount),
+            "currency": order.currency,
+            "status": order.status,
+            "channel": order.channel_id,
+        },
+    }
 
 
 def order_update(*, order: Order, actor: Actor, **changes: Any) -> Order:
@@ -514,8 +563,10 @@ def owner_unassign(*, org: Organization, user: User, actor: Actor) -> dict[str, 
     Left pointing at someone who can no longer sign in, they would show up in nobody's "mine" and not as
     "unassigned" either.
     """
-    tasks = Task.objects.for_org(org).filter(owner=user, status=TaskStatus.OPEN).update(owner=None)
-    customers = Customer.objects.for_org(org).filter(owner=user).update(owner=None)
+    # QuerySet.update() skips auto_now: stamp updated_at so API syncs by ``updated_since`` see the change.
+    now = timezone.now()
+    tasks = Task.objects.for_org(org).filter(owner=user, status=TaskStatus.OPEN).update(owner=None, updated_at=now)
+    customers = Customer.objects.for_org(org).filter(owner=user).update(owner=None, updated_at=now)
     counts = {"open_tasks": tasks, "customers": customers}
     audit_record(
         org=org,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed
@@ -67,6 +67,7 @@ class JobRunViewSet(OrganizationModelViewSet):
     """Nightly runs of the caller's organization, newest first. Read-only: runs are started by beat or the CLI."""
 
     model = JobRun
+    ordering_fields = ("started_at", "as_of", "updated_at")
     serializer_class = JobRunSerializer
     filterset_class = JobRunFilter
     http_method_names = ["get", "head", "options"]
@@ -104,6 +105,8 @@ class KpiSnapshotViewSet(OrganizationModelViewSet):
     """
 
     model = KpiSnapshot
+    ordering_fields = ("computed_at",)
+    updated_field = "computed_at"  # a re-run of a night rewrites its snapshot and this time
     serializer_class = KpiSnapshotSerializer
     filterset_class = KpiSnapshotFilter
     pagination_class = DayCursorPagination
@@ -161,6 +164,8 @@ class ChannelMetricViewSet(OrganizationModelViewSet):
     """Per channel and period (calendar month or trailing 90 days): spend, CAC, conversion, LTV/CAC, ROI, payback."""
 
     model = ChannelMetric
+    ordering_fields = ("period_start", "as_of", "spend", "new_customers", "computed_at")
+    updated_field = "computed_at"  # rewritten by each nightly run
     serializer_class = ChannelMetricSerializer
     filterset_class = ChannelMetricFilter
     select_related = ("channel",)
@@ -212,6 +217,8 @@ class CohortCellViewSet(OrganizationModelViewSet):
     """Monthly acquisition cohorts × months since acquisition: retention share, revenue, cumulative revenue per customer."""
 
     model = CohortCell
+    ordering_fields = ("cohort_month", "months_since", "as_of", "computed_at")
+    updated_field = "computed_at"  # rewritten by each nightly run
     serializer_class = CohortCellSerializer
     filterset_class = CohortCellFilter
     select_related = ("channel",)
@@ -250,10 +257,14 @@ class AlertFilter(django_filters.FilterSet):
         fields = []
 
 
+# Alerts are raised by the nightly rules, never by a client: POST is routed only for ``acknowledge``, so the
+# collection's POST (a 405) is left out of the schema.
+@extend_schema_view(create=extend_schema(exclude=True))
 class AlertViewSet(OrganizationModelViewSet):
     """Alerts raised by the nightly rules; ``POST /alerts/{id}/acknowledge/`` marks one as seen."""
 
     model = Alert
+    ordering_fields = ("raised_on", "created_at", "updated_at")
     serializer_class = AlertSerializer
     filterset_class = AlertFilter
     select_related = ("acknowledged_by",)
@@ -341,6 +352,7 @@ class TargetViewSet(OrganizationModelViewSet):
     """SMART targets with their progress against the latest KPI snapshot. Only admins (and write keys) change them."""
 
     model = Target
+    ordering_fields = ("name", "deadline", "created_at", "updated_at")
     serializer_class = TargetSerializer
     filterset_class = TargetFilter
     select_related = ("owner",)

@@ -12,6 +12,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from accounts.permissions import organization_for_api_request
+from config.api.base import ConditionalGetMixin
 from config.api.schema import ApiAutoSchema
 from reporting.channel_portfolio import budget_data, channel_budget_for
 from reporting.models import ChannelMetric
@@ -91,7 +92,7 @@ class ChannelBudgetSerializer(serializers.Serializer):
     channels = ChannelAdviceSerializer(many=True)
 
 
-class ChannelBudgetView(GenericAPIView):
+class ChannelBudgetView(ConditionalGetMixin, GenericAPIView):
     """The channel portfolio against the 70/30 policy and the grow / hold / cut advice (read scope)."""
 
     schema = ApiAutoSchema()

@@ -13,6 +13,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts.permissions import organization_for_api_request
+from config.api.base import ConditionalGetMixin
 from config.api.errors import ErrorSerializer
 from config.api.schema import ApiAutoSchema
 from reporting.models import CustomerMixSnapshot
@@ -94,7 +95,7 @@ class SingleObjectSchema(ApiAutoSchema):
         return False
 
 
-class CustomerMixViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class CustomerMixViewSet(ConditionalGetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """The latest customer mix of the caller's organization (read scope)."""
 
     schema = SingleObjectSchema()

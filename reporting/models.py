@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.tenancy import TenantModel
+from crm.models import TouchOnSaveMixin, updated_at_field
 
 
 class JobStatus(models.TextChoices):
@@ -20,7 +22,7 @@ class JobStatus(models.TextChoices):
 NIGHTLY = "nightly"
 
 
-class JobRun(TenantModel):
+class JobRun(TouchOnSaveMixin, TenantModel):
     """One run of the nightly pipeline for one organization and one "as of" date."""
 
     kind = models.CharField(_("kind"), max_length=40, default=NIGHTLY)
@@ -32,6 +34,7 @@ class JobRun(TenantModel):
     row_counts = models.JSONField(_("rows per step"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     triggered_by = models.CharField(_("triggered by"), max_length=100, blank=True)
+    updated_at = updated_at_field()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -127,6 +130,8 @@ class ChannelMetric(TenantModel):
     roi = models.FloatField(_("ROI"), null=True, blank=True)
     payback_months = models.FloatField(_("payback (months)"), null=True, blank=True)
     repeat_rate_90d = models.FloatField(_("90-day repeat rate"), null=True, blank=True)
+    #: When the nightly run wrote the row (the database fills it on ``COPY``); ``?updated_since=`` filters on it.
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now, db_default=Now())
 
     class Meta:
         ordering = ["channel_id", "period", "-period_start"]
@@ -160,6 +165,8 @@ class CohortCell(TenantModel):
     cumulative_revenue_per_customer = models.DecimalField(
         _("cumulative revenue per customer"), max_digits=16, decimal_places=2
     )
+    #: When the nightly run wrote the row (the database fills it on ``COPY``); ``?updated_since=`` filters on it.
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now, db_default=Now())
 
     class Meta:
         ordering = ["cohort_month", "months_since"]
@@ -214,7 +221,7 @@ ALERT_MESSAGES = {
 }
 
 
-class Alert(TenantModel):
+class Alert(TouchOnSaveMixin, TenantModel):
     """A rule that fired on a day. One alert per (kind, day, subject): replaying a night does not repeat it."""
 
     kind = models.CharField(_("kind"), max_length=32, choices=AlertKind.choices)
@@ -238,6 +245,7 @@ class Alert(TenantModel):
     )
     #: Who acknowledged it as people read it: a member's name or e-mail, or the API key's name.
     acknowledged_by_label = models.CharField(_("acknowledged by"), max_length=200, blank=True)
+    updated_at = updated_at_field()
 
     class Meta:
         ordering = ["-raised_on", "-id"]

@@ -29,6 +29,7 @@ from reporting import selectors
 from reporting import services as reporting_services
 from reporting.customer_mix import customer_mix
 from reporting.models import NIGHTLY, CustomerMixSnapshot, JobRun, JobStatus
+from reporting.webhook_events import nightly_webhooks_emit
 from retention import selectors as retention_selectors
 from retention.services import RetentionOutcome, retention_models_refresh, retention_trend_refresh
 from segmentation.models import CustomerScore
@@ -284,6 +285,7 @@ def abandon_stale_runs(*, org: Organization, now: datetime.datetime) -> int:
         .update(
             status=JobStatus.FAILED,
             finished_at=now,
+            updated_at=now,
             error=gettext("abandoned: the worker stopped before finishing"),
         )
     )
@@ -369,14 +371,35 @@ def run_nightly(
         raise
     except Exception as exc:
         logger.exception("nightly run %s failed for organization %s as of %s", job.pk, org.slug, as_of)
-        _record_outcome(job, JobStatus.FAILED, error_summary(exc))
+        _record_outcome_and_emit(run, job, JobStatus.FAILED, error_summary(exc))
         _alert_failure(org, as_of, error_summary(exc))
     else:
-        _record_outcome(job, JobStatus.SUCCEEDED)
+        _record_outcome_and_emit(run, job, JobStatus.SUCCEEDED)
         _notify(run.raised_alert_ids)
         if run.current:
             _refresh_planner_statistics()
     return job
+
+
+def _record_outcome_and_emit(run: NightlyRun, job: JobRun, status: str, error: str = "") -> None:
+    """Save how the run ended and write its webhooks (``reporting/webhook_events.py``) in ONE transaction.
+
+    A worker that dies between the two can then not leave a finished run whose events were never written (the
+    deliveries are queued on commit). If that transaction fails, the outcome is still recorded alone (logged):
+    the run's result matters more than its notifications, and a re-run of the day emits the same change event
+    ids again, so nothing is sent twice.
+    """
+    job.status = status
+    job.error = error
+    job.finished_at = timezone.now()
+    try:
+        with transaction.atomic():
+            job.save(update_fields=_OUTCOME_FIELDS)
+            nightly_webhooks_emit(org=run.org, job=job, current=run.current)
+        return
+    except Exception:
+        logger.exception("could not record nightly run %s with its webhooks; recording its outcome alone", job.pk)
+    _record_outcome(job, status, error)
 
 
 def _refresh_planner_statistics() -> None:

@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts.permissions import organization_for_api_request
+from config.api.base import ConditionalGetMixin
 from config.api.errors import ErrorSerializer
 from config.api.schema import ApiAutoSchema
 from retention.selectors import latest_retention_trend
@@ -55,7 +56,7 @@ class _OneObjectSchema(ApiAutoSchema):
         return False
 
 
-class RetentionTrendViewSet(viewsets.GenericViewSet):
+class RetentionTrendViewSet(ConditionalGetMixin, viewsets.GenericViewSet):
     """Monthly churn for the last 12 months and the month to date, D1/D7/D30 by month of first event."""
 
     schema = _OneObjectSchema()

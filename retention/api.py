@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import django_filters
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -10,7 +11,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from config.api.base import OrganizationModelViewSet
-from retention.models import ClvModelReport
+from retention.models import ClvModelReport, FitStatus
 
 
 class BgNbdSerializer(serializers.Serializer):
@@ -56,11 +57,24 @@ class ClvModelReportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ClvModelReportFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=FitStatus.choices)
+    as_of_from = django_filters.DateFilter(field_name="as_of", lookup_expr="gte")
+    as_of_to = django_filters.DateFilter(field_name="as_of", lookup_expr="lte")
+
+    class Meta:
+        model = ClvModelReport
+        fields = []
+
+
 class ClvModelReportViewSet(OrganizationModelViewSet):
     """The lifetime-value and churn model of each nightly run (BG/NBD + Gamma-Gamma, time unit: days)."""
 
     model = ClvModelReport
+    ordering_fields = ("as_of", "created_at")
+    updated_field = "created_at"  # one report per fit, never changed afterwards
     serializer_class = ClvModelReportSerializer
+    filterset_class = ClvModelReportFilter
     http_method_names = ["get", "head", "options"]
 
     @extend_schema(responses=ClvModelReportSerializer)

@@ -8,7 +8,8 @@ from decimal import Decimal
 import django_filters
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -17,6 +18,7 @@ from rest_framework.response import Response
 from accounts.permissions import MARKETING_WRITERS
 from accounts.timekeeping import local_today
 from config.api.base import OrganizationModelViewSet, StrictSerializerMixin, actor_for_request
+from config.api.errors import ErrorSerializer
 from config.api.pagination import CustomerCursorPagination, DayCursorPagination
 from crm.filters import IdFilter, StrictBooleanFilter
 from crm.models import Customer
@@ -36,8 +38,24 @@ MAX_MONEY = Decimal("999999999999.99")
 
 
 class CustomerScoreSerializer(serializers.ModelSerializer):
+    """A customer's nightly score. ``tier`` and ``rfm_segment`` are ``""`` (blank) for a customer who never
+    bought: there is nothing to rank them on. The schema lists ``""`` among their values so generated clients
+    accept it."""
+
     customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
     customer_name = serializers.CharField(source="customer.name", read_only=True)
+    tier = serializers.ChoiceField(
+        choices=Tier.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text=gettext_lazy("Value tier; blank for a customer who never bought."),
+    )
+    rfm_segment = serializers.ChoiceField(
+        choices=RfmSegment.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text=gettext_lazy("RFM segment; blank for a customer who never bought."),
+    )
 
     class Meta:
         model = CustomerScore
@@ -103,6 +121,8 @@ class CustomerScoreViewSet(OrganizationModelViewSet):
     """
 
     model = CustomerScore
+    ordering_fields = ("customer_value",)  # indexed; the other columns would sort a whole organization
+    updated_field = "computed_at"  # every score is rewritten by each nightly run
     serializer_class = CustomerScoreSerializer
     filterset_class = CustomerScoreFilter
     select_related = ("customer",)
@@ -206,6 +226,14 @@ class SegmentExplanationSerializer(serializers.Serializer):
     rules = serializers.JSONField(help_text="The segment's rule tree with `matched` on every node.")
 
 
+class SegmentFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains", label="Part of the name")
+
+    class Meta:
+        model = Segment
+        fields = []
+
+
 class SegmentViewSet(OrganizationModelViewSet):
     """Segments of customers defined by nested rules; ``preview`` gives the live count and a sample.
 
@@ -216,7 +244,9 @@ class SegmentViewSet(OrganizationModelViewSet):
     """
 
     model = Segment
+    ordering_fields = ("name", "created_at", "updated_at")
     serializer_class = SegmentSerializer
+    filterset_class = SegmentFilter
     write_roles = MARKETING_WRITERS
     create_service = segment_create
     update_service = segment_update
@@ -258,7 +288,15 @@ class SegmentViewSet(OrganizationModelViewSet):
         page = self.paginate_queryset(members)
         return self.get_paginated_response(SegmentMemberSerializer(page, many=True).data)
 
-    @extend_schema(parameters=[SegmentExplainQuerySerializer], responses=SegmentExplanationSerializer)
+    @extend_schema(
+        parameters=[SegmentExplainQuerySerializer],
+        responses={
+            200: SegmentExplanationSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer, description=gettext_lazy("'customer' is missing or not a valid customer id.")
+            ),
+        },
+    )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def explain(self, request, pk=None):
         """Why a customer is in the segment or not: the rule tree with ``matched`` on every node."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.tenancy import TenantModel
-from crm.models import MONEY
+from crm.models import MONEY, TouchOnSaveMixin
 
 
 class Stage(models.TextChoices):
@@ -76,6 +78,8 @@ class CustomerScore(TenantModel):
     churned = models.BooleanField(_("churned"), default=False)
     churn_probability = models.FloatField(_("churn probability"), null=True, blank=True)
     at_risk = models.BooleanField(_("at risk"), default=False)
+    #: When the nightly run wrote the row (the database fills it on ``COPY``); ``?updated_since=`` filters on it.
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now, db_default=Now())
 
     class Meta:
         ordering = ["-customer_value", "customer_id"]
@@ -126,7 +130,7 @@ class ScoreChange(TenantModel):
         return f"{self.kind} {self.from_value or '-'} -> {self.to_value or '-'} on {self.changed_on}"
 
 
-class Segment(TenantModel):
+class Segment(TouchOnSaveMixin, TenantModel):
     """A named set of customers defined by a rule tree (``segmentation/rules.py``), evaluated when read.
 
     The rule is stored as validated JSON; membership is always computed by one query, so a segment follows

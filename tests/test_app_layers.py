@@ -1,4 +1,4 @@
-"""DESIGN.md §2: apps depend one way, accounts ← crm ← retention ← segmentation ← campaigns ← reporting.
+"""DESIGN.md §2: apps depend one way, accounts ← webhooks ← crm ← retention ← segmentation ← campaigns ← reporting.
 
 An app imports only from apps to its left; a lower app that must react to a higher one exposes a service or a
 signal instead. Checked on the source, so a new upward import fails here before it tangles the layers.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-LAYERS = ("accounts", "crm", "retention", "segmentation", "campaigns", "reporting")
+LAYERS = ("accounts", "webhooks", "crm", "retention", "segmentation", "campaigns", "reporting")
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -41,12 +41,14 @@ def test_schema_documents_the_error_shape(schema):
     assert error["required"] == ["detail", "errors"]
     create = schema["paths"]["/api/v1/orders/"]["post"]["responses"]
     assert create["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
-    assert set(create) == {"201", "400", "401", "403"}
+    # 409: a conflict (duplicate, idempotency key reused with another body); 429: throttled.
+    assert set(create) == {"201", "400", "401", "403", "409", "429"}
 
 
 def test_schema_documents_404_on_detail_routes(schema):
     retrieve = schema["paths"]["/api/v1/customers/{id}/"]["get"]["responses"]
-    assert set(retrieve) == {"200", "401", "403", "404"}
+    # 304: If-None-Match matched the ETag; 400: an unknown ?fields=; 429: throttled.
+    assert set(retrieve) == {"200", "304", "400", "401", "403", "404", "429"}
 
 
 def test_schema_types_customer_references_as_integer_ids(schema):

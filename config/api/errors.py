@@ -26,6 +26,20 @@ class Conflict(exceptions.APIException):
     default_detail = gettext_lazy("The change conflicts with data stored at the same time; read the record and retry.")
     default_code = "conflict"
 
+    def __init__(self, detail=None, code=None, errors: dict | None = None) -> None:
+        super().__init__(detail, code)
+        #: Messages per field, as in a 400 (e.g. why a delete is refused), for the ``errors`` of the body.
+        self.errors = errors or {}
+
+
+def refused_change_as_conflict(exc: DjangoValidationError) -> Conflict:
+    """A change that a business rule refuses because of stored data (a channel still in use, a campaign that
+    reached customers) is a 409, not a 400: the request is well-formed, the state of the resource is not
+    ready for it (DESIGN.md §7). The service's messages stay in ``errors``."""
+    errors = django_validation_error_as_drf(exc).detail
+    messages = [str(message) for message in exc.messages]
+    return Conflict(" ".join(messages) or None, errors=errors)
+
 
 class ErrorSerializer(serializers.Serializer):
     """The shape of every error response (DESIGN.md §7), for the OpenAPI schema."""
@@ -37,18 +51,40 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
-def _as_field_errors(detail) -> dict:
-    if isinstance(detail, dict):
-        return {str(k): _flatten(v) for k, v in detail.items()}
-    return {"non_field_errors": _flatten(detail)}
+def _as_field_errors(detail) -> dict[str, list[str]]:
+    """Messages per field, as the Error schema documents them: each key maps to a list of strings.
+
+    Nested serializers and lists give nested errors (``{"variants": [{"weight": [...]}]}``); they become
+    dotted keys (``variants.0.weight``, ``tags.3``, ``records.0``) so every message keeps the path to its
+    input and no value is an object.
+    """
+    if not isinstance(detail, dict):
+        detail = {"non_field_errors": detail}
+    errors: dict[str, list[str]] = {}
+    for key, value in detail.items():
+        _collect(str(key), value, errors)
+    return errors
 
 
-def _flatten(value) -> list:
+def _collect(path: str, value, errors: dict[str, list[str]]) -> None:
     if isinstance(value, dict):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [v if isinstance(v, dict) else str(v) for v in value]
-    return [str(value)]
+        if not value:
+            return
+        for key, nested in value.items():
+            _collect(f"{path}.{key}", nested, errors)
+    elif isinstance(value, (list, tuple)):
+        if all(not isinstance(item, (dict, list, tuple)) for item in value):
+            if value:
+                errors.setdefault(path, []).extend(str(item) for item in value)
+            return
+        # A list of per-item errors (one entry per input item; valid items give an empty dict or list).
+        for index, item in enumerate(value):
+            if isinstance(item, (dict, list, tuple)):
+                _collect(f"{path}.{index}", item, errors)
+            else:
+                errors.setdefault(f"{path}.{index}", []).append(str(item))
+    else:
+        errors.setdefault(path, []).append(str(value))
 
 
 def django_validation_error_as_drf(exc: DjangoValidationError) -> exceptions.ValidationError:
@@ -85,5 +121,6 @@ def api_exception_handler(exc, context):
         response.status_code = status.HTTP_400_BAD_REQUEST
     else:
         detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
-        response.data = {"detail": str(detail), "errors": {}}
+        extra = getattr(exc, "errors", None)
+        response.data = {"detail": str(detail), "errors": _as_field_errors(extra) if extra else {}}
     return response

@@ -11,6 +11,7 @@ from reporting import channel_api, customer_mix_api
 from reporting import retention_api as retention_trend_api
 from retention import api as retention_api
 from segmentation import api as segmentation_api
+from webhooks import api as webhooks_api
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -36,6 +37,8 @@ router.register("customer-mix", customer_mix_api.CustomerMixViewSet, basename="c
 router.register("segments", segmentation_api.SegmentViewSet, basename="segment")
 router.register("campaigns", campaigns_api.CampaignViewSet, basename="campaign")
 router.register("suppressions", campaigns_api.SuppressionViewSet, basename="suppression")
+router.register("webhooks", webhooks_api.WebhookEndpointViewSet, basename="webhook")
+router.register("webhook-deliveries", webhooks_api.WebhookDeliveryViewSet, basename="webhook-delivery")
 
 api_v1_patterns = [
     *router.urls,

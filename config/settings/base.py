@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "accounts",
+    "webhooks",
     "crm",
     "retention",
     "segmentation",
@@ -59,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Stores the answers of API writes sent with an Idempotency-Key (config/api/idempotency.py).
+    "config.api.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -159,6 +162,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=env("NIGHTLY_FANOUT_MINUTE", default="5")),
         "options": {"expires": 55 * 60},
     },
+    # Every minute: webhook deliveries whose retry is due, or whose worker died mid-attempt (lease lapsed), are
+    # queued again (webhooks.services.deliveries_retry_due).
+    "webhooks-retry-due": {
+        "task": "webhooks.tasks.retry_due",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    # Hourly: API idempotency keys older than CUSTOPS_IDEMPOTENCY_TTL_HOURS are deleted (they are ignored anyway).
+    "idempotency-keys-purge": {
+        "task": "accounts.tasks.purge_idempotency_keys",
+        "schedule": crontab(minute="40"),
+        "options": {"expires": 55 * 60},
+    },
     # Hourly: the weekly digest goes out on Monday from 08:00 in each organization's time zone, once per member
     # and week (reporting.digest); asking every hour covers every time zone and retries a missed hour.
     "weekly-digest-fanout": {
@@ -185,6 +201,19 @@ CUSTOPS_PUBLIC_URL = env("CUSTOPS_PUBLIC_URL", default="http://127.0.0.1:8000")
 # "sending" before its worker is presumed dead (longer than a batch can take with EMAIL_TIMEOUT per message).
 CAMPAIGN_BATCH_SIZE = env.int("CAMPAIGN_BATCH_SIZE", default=200)
 CAMPAIGN_CLAIM_LEASE_SECONDS = env.int("CAMPAIGN_CLAIM_LEASE_SECONDS", default=15 * 60)
+# Webhook delivery (webhooks/services.py): a 2xx within WEBHOOK_TIMEOUT_SECONDS is a success; failures are
+# retried after WEBHOOK_RETRY_BASE_SECONDS, doubling up to WEBHOOK_RETRY_MAX_SECONDS, for WEBHOOK_RETRY_WINDOW_SECONDS,
+# then abandoned. A worker holds a delivery for WEBHOOK_CLAIM_LEASE_SECONDS (keep it above the timeout).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=60)
+WEBHOOK_RETRY_MAX_SECONDS = env.int("WEBHOOK_RETRY_MAX_SECONDS", default=60 * 60)
+WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 60 * 60)
+WEBHOOK_CLAIM_LEASE_SECONDS = env.int("WEBHOOK_CLAIM_LEASE_SECONDS", default=60)
+# The beat task re-queues a pending delivery only once it is this overdue (its own message may still be queued).
+WEBHOOK_RETRY_DUE_GRACE_SECONDS = env.int("WEBHOOK_RETRY_DUE_GRACE_SECONDS", default=120)
+# Endpoint hosts that resolve to loopback, private, link-local, multicast or reserved addresses are refused (at
+# save and at send time: server-side request forgery). Only tests and local development may allow them.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -200,7 +229,21 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.SafeJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Rate limits first; the idempotency gate last, so a refused request never takes a key.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.api.throttling.ApiKeyRateThrottle",
+        "config.api.throttling.UserRateThrottle",
+        "config.api.idempotency.IdempotencyGate",
+    ],
 }
+# API rate limits (config/api/throttling.py): "<count>/<period>" (s, min, h, day; "100/10s"), "off" disables.
+# Per API key and per signed-in person, counted in the cache (Redis when REDIS_URL is set) in fixed windows.
+CUSTOPS_API_RATE_PER_KEY = env("CUSTOPS_API_RATE_PER_KEY", default="1200/min")
+CUSTOPS_API_RATE_PER_USER = env("CUSTOPS_API_RATE_PER_USER", default="600/min")
+# Idempotency-Key (config/api/idempotency.py): how long an answer is replayed, and how long a claim of a request
+# still running blocks retries before it counts as abandoned (longer than any request may run: gunicorn's 30 s).
+CUSTOPS_IDEMPOTENCY_TTL_HOURS = env.int("CUSTOPS_IDEMPOTENCY_TTL_HOURS", default=24)
+CUSTOPS_IDEMPOTENCY_LEASE_SECONDS = env.int("CUSTOPS_IDEMPOTENCY_LEASE_SECONDS", default=120)
 SPECTACULAR_SETTINGS = {
     "TITLE": "custops API",
     "DESCRIPTION": "Customer operations: customers, orders, channels, spend, events, feedback, notes and tasks.",
@@ -216,6 +259,12 @@ SPECTACULAR_SETTINGS = {
     },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The enum hook is drf-spectacular's default; ours gives ?fields= responses components whose only
+    # required property is the identity (config/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.schema.sparse_fieldset_responses",
+    ],
 }
 
 # How far in the future a business date (order, event, answer) may lie before it is rejected as absurd.

@@ -11,3 +11,11 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The suite sends many API requests as the same ids (SQLite reuses them after each rollback): limits high enough
+# never to bite; tests/api_throttling/ sets tiny ones.
+CUSTOPS_API_RATE_PER_KEY = "1000000/min"
+CUSTOPS_API_RATE_PER_USER = "1000000/min"
+
+# The webhook tests deliver to a receiver on 127.0.0.1 (tests/webhooks/conftest.py); the SSRF guard is tested by
+# overriding this back to False.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = True

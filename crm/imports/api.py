@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import django_filters
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -12,8 +13,9 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from config.api.base import OrganizationModelViewSet, StrictSerializerMixin, actor_for_request
+from crm.filters import DateTimeFilter
 from crm.imports.pipeline import ImportProgress, import_job_create, progress_cache_key
-from crm.models import ImportJob, ImportKind, ImportRejection
+from crm.models import ImportJob, ImportKind, ImportRejection, ImportStatus
 from crm.selectors import import_rejections
 from crm.tasks import run_import_job
 
@@ -84,11 +86,24 @@ class ImportRejectionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ImportJobFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=ImportKind.choices)
+    status = django_filters.ChoiceFilter(choices=ImportStatus.choices)
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = ImportJob
+        fields = []
+
+
 class ImportJobViewSet(OrganizationModelViewSet):
     """Imports of the caller's organization. A created job runs in a worker; poll it until it has finished."""
 
     model = ImportJob
+    ordering_fields = ("created_at", "updated_at")
     serializer_class = ImportJobSerializer
+    filterset_class = ImportJobFilter
     http_method_names = ["get", "post", "head", "options"]
     parser_classes = [MultiPartParser, FormParser]
     select_related = ("created_by",)

@@ -37,6 +37,8 @@ from crm.models import (
     OrderStatus,
     SpendPeriod,
 )
+from webhooks.models import EventType
+from webhooks.services import events_emit_for_ids
 
 NPS_SCALE_MAX = 10
 CSAT_DEFAULT_SCALE_MAX = 5
@@ -399,6 +401,7 @@ def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) ->
         return result
     if postgres_writer.can_upsert(spec):
         postgres_writer.upsert_batch(spec, rows, context, result)
+        _emit_webhooks(spec, rows, context)
         return result
     key_fields = spec.key_fields
 
@@ -435,12 +438,12 @@ def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) ->
         row.outcome = "updated"
         for name in changed:
             setattr(current, name, row.fields[name])
-        if isinstance(current, Customer):
-            if "consent_email" in changed:
-                current.consent_email_at = context.now
-                changed.append("consent_email_at")
-            current.updated_at = context.now
-            changed.append("updated_at")
+        if isinstance(current, Customer) and "consent_email" in changed:
+            current.consent_email_at = context.now
+            changed.append("consent_email_at")
+        # bulk_update skips auto_now: stamp it here, or ``?updated_since=`` would never return this row.
+        current.updated_at = context.now
+        changed.append("updated_at")
         updated_fields.update(changed)
         to_update.append(current)
     for obj in to_create:
@@ -453,4 +456,26 @@ def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) ->
         spec.model.objects.bulk_update(to_update, sorted(updated_fields), batch_size=1000)
     result.created = len(to_create)
     result.updated = len(to_update)
+    _emit_webhooks(spec, rows, context)
     return result
+
+
+#: Webhook event types of rows an import or bulk write created or updated (other kinds send none).
+_WEBHOOK_EVENTS = {
+    (Customer, "created"): (EventType.CUSTOMER_CREATED, "customer_ids"),
+    (Customer, "updated"): (EventType.CUSTOMER_UPDATED, "customer_ids"),
+    (Order, "created"): (EventType.ORDER_CREATED, "order_ids"),
+}
+
+
+def _emit_webhooks(spec: KindSpec, rows: list[CleanRow], context: ImportContext) -> None:
+    """Batched events of the rows written: one event per 500 ids (``{"customer_ids": [...]}``), never one per row.
+
+    Queued when the import's transaction commits, so a failed import sends nothing.
+    """
+    for (model, outcome), (event_type, key) in _WEBHOOK_EVENTS.items():
+        if spec.model is not model:
+            continue
+        ids = [row.record_id for row in rows if row.outcome == outcome and row.record_id is not None]
+        if ids:
+            events_emit_for_ids(org=context.org, event_type=event_type, ids=ids, key=key)

@@ -33,6 +33,8 @@ from crm.imports.reading import CsvFormatError, CsvRow, open_csv
 from crm.models import ImportJob, ImportKind, ImportRejection, ImportStatus
 from crm.selectors import import_rejections
 from crm.spreadsheets import neutralize_formula
+from webhooks.models import EventType
+from webhooks.services import event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -341,6 +343,14 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None]
     job.rows_rejected = counts.rejected
     job.warnings = warnings
     job.finished_at = timezone.now()
+    # The outcome and its ``import.finished`` event commit together (delivery is queued on commit): a worker
+    # dying in between can no longer leave a finished import that no receiver hears about.
+    with transaction.atomic():
+        _finish(job, started)
+    return job
+
+
+def _finish(job: ImportJob, started: float) -> None:
     job.save()
     audit_record(
         org=job.organization,
@@ -357,7 +367,21 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None]
             "seconds": round(time.perf_counter() - started, 3),
         },
     )
-    return job
+    event_emit(
+        org=job.organization,
+        event_type=EventType.IMPORT_FINISHED,
+        payload={
+            "import_id": job.pk,
+            "kind": job.kind,
+            "status": job.status,
+            "rows_total": job.rows_total,
+            "rows_created": job.rows_created,
+            "rows_updated": job.rows_updated,
+            "rows_unchanged": job.rows_unchanged,
+            "rows_rejected": job.rows_rejected,
+            "finished_at": job.finished_at,
+        },
+    )
 
 
 def rejections_csv_rows(job: ImportJob) -> Iterator[list[str]]:
@@ -388,7 +412,9 @@ def import_jobs_requeue_stale(*, silent_for: datetime.timedelta) -> list[int]:
         state = cache.get(progress_cache_key(job.pk))
         if state and state.get("at", 0) >= cutoff:
             continue
-        if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(status=ImportStatus.QUEUED):
+        if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
+            status=ImportStatus.QUEUED, updated_at=timezone.now()
+        ):
             logger.warning("import job %s went silent; queued again", job.pk)
             run_import_job.delay(job.pk)
             requeued.append(job.pk)
@@ -398,7 +424,10 @@ def import_jobs_requeue_stale(*, silent_for: datetime.timedelta) -> list[int]:
 def import_job_discard(*, job: ImportJob, actor: Actor, reason: str = "") -> bool:
     """Drop an upload that was never started: its file is deleted and the job says why. False if it had started."""
     discarded = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED, started_at__isnull=True).update(
-        status=ImportStatus.FAILED, error=reason or _("Discarded before it was imported."), finished_at=timezone.now()
+        status=ImportStatus.FAILED,
+        error=reason or _("Discarded before it was imported."),
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
     )
     if not discarded:
         return False

@@ -82,15 +82,16 @@ def _upsert_group(
             params.append(field.get_db_prep_save(field.pre_save(template, add=True), connection))
 
     assignments = [sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column)) for column in compared]
-    if compared and spec.kind == ImportKind.CUSTOMERS:
-        if "consent_email" in compared:
-            assignments.append(
-                sql.SQL(
-                    "consent_email_at = CASE WHEN {table}.consent_email IS DISTINCT FROM EXCLUDED.consent_email "
-                    "THEN %s::timestamptz ELSE {table}.consent_email_at END"
-                ).format(table=table)
-            )
-            params.append(now)
+    if compared and spec.kind == ImportKind.CUSTOMERS and "consent_email" in compared:
+        assignments.append(
+            sql.SQL(
+                "consent_email_at = CASE WHEN {table}.consent_email IS DISTINCT FROM EXCLUDED.consent_email "
+                "THEN %s::timestamptz ELSE {table}.consent_email_at END"
+            ).format(table=table)
+        )
+        params.append(now)
+    if compared and any(field.attname == "updated_at" for field in meta.concrete_fields):
+        # Only rows that really change are updated (the WHERE below), so only they move in ``?updated_since=``.
         assignments.append(sql.SQL("updated_at = %s::timestamptz"))
         params.append(now)
     if compared:

@@ -155,7 +155,7 @@ def import_start(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(request, pk)
     # Claim the job in one conditional update, so a double click cannot start it twice.
     claimed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED, started_at__isnull=True).update(
-        started_at=timezone.now()
+        started_at=timezone.now(), updated_at=timezone.now()
     )
     if claimed:
         run_import_job.delay(job.pk)

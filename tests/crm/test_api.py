@@ -313,7 +313,7 @@ def test_channel_create_and_rename(write_api, org):
 def test_channel_in_use_cannot_be_deleted(write_api, customer, channel):
     customer.channel = channel
     customer.save()
-    errors = error_body(write_api.delete(f"/api/v1/channels/{channel.pk}/"), 400)
+    errors = error_body(write_api.delete(f"/api/v1/channels/{channel.pk}/"), 409)  # still in use: a conflict
     assert list(errors) == ["channel"]
     assert Channel.objects.filter(pk=channel.pk).exists()
 

@@ -191,7 +191,8 @@ def test_the_schema_documents_one_customer_mix_object_with_its_404():
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
     responses = schema["paths"]["/api/v1/customer-mix/"]["get"]["responses"]
-    assert set(responses) == {"200", "401", "403", "404"}
+    # 304 (If-None-Match) and 429 (throttling) are documented on every read since the API consistency pass.
+    assert set(responses) == {"200", "304", "401", "403", "404", "429"}
     assert responses["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CustomerMix"}
     mix = schema["components"]["schemas"]["CustomerMix"]["properties"]
     assert set(mix) == {"as_of", "computed_at", "rfm_grid", "tiers", "value_bins", "stage_flow"}
