@@ -34,7 +34,7 @@ from crm.models import (
     TaskStatus,
 )
 from webhooks.models import EventType
-from webhooks.services import event_emit
+from webhooks.services import event_emit, events_emit_for_ids
 
 NPS_SCALE_MAX = 10
 CSAT_DEFAULT_SCALE_MAX = 5
@@ -332,13 +332,17 @@ def customer_update(*, customer: Customer, actor: Actor, **changes: Any) -> Cust
     if "external_id" in changes and not changes["external_id"]:
         raise ValidationError({"external_id": [_("The external id cannot be empty.")]})
     stamp = _consent_stamper(customer, changes)
+    before = {name: getattr(customer, name, None) for name in changes}
     with transaction.atomic():
         _update(customer, changes, actor=actor, action="customer.update", stamp=stamp)
-        event_emit(
-            org=customer.organization,
-            event_type=EventType.CUSTOMER_UPDATED,
-            payload={**customer_webhook_payload(customer), "changed": sorted(changes)},
-        )
+        # Only what really changed: a PATCH that repeats the stored values tells integrations nothing.
+        changed = sorted(name for name in changes if getattr(customer, name, None) != before[name])
+        if changed:
+            event_emit(
+                org=customer.organization,
+                event_type=EventType.CUSTOMER_UPDATED,
+                payload={**customer_webhook_payload(customer), "changed": changed},
+            )
     return customer
 
 
@@ -565,16 +569,25 @@ def owner_unassign(*, org: Organization, user: User, actor: Actor) -> dict[str, 
     """
     # QuerySet.update() skips auto_now: stamp updated_at so API syncs by ``updated_since`` see the change.
     now = timezone.now()
-    tasks = Task.objects.for_org(org).filter(owner=user, status=TaskStatus.OPEN).update(owner=None, updated_at=now)
-    customers = Customer.objects.for_org(org).filter(owner=user).update(owner=None, updated_at=now)
-    counts = {"open_tasks": tasks, "customers": customers}
-    audit_record(
-        org=org,
-        actor=actor,
-        action="owner.unassign",
-        object_type="user",
-        object_id=str(user.pk),
-        before={"owner": user.email},
-        after=counts,
-    )
+    with transaction.atomic():
+        tasks = Task.objects.for_org(org).filter(owner=user, status=TaskStatus.OPEN).update(owner=None, updated_at=now)
+        customer_ids = list(Customer.objects.for_org(org).filter(owner=user).values_list("id", flat=True))
+        customers = Customer.objects.for_org(org).filter(pk__in=customer_ids).update(owner=None, updated_at=now)
+        counts = {"open_tasks": tasks, "customers": customers}
+        audit_record(
+            org=org,
+            actor=actor,
+            action="owner.unassign",
+            object_type="user",
+            object_id=str(user.pk),
+            before={"owner": user.email},
+            after=counts,
+        )
+        events_emit_for_ids(
+            org=org,
+            event_type=EventType.CUSTOMER_UPDATED,
+            ids=customer_ids,
+            key="customer_ids",
+            extra={"changed": ["owner"]},
+        )
     return counts

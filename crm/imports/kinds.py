@@ -356,8 +356,13 @@ def _resolve_customers(rows: list[CleanRow], context: ImportContext, result: Bat
             ],
             batch_size=1000,
         )
-        known.update(
+        created = dict(
             Customer.objects.for_org(context.org).filter(external_id__in=missing).values_list("external_id", "id")
+        )
+        known.update(created)
+        # Customers made for an order are new customers too: integrations hear of them like any other.
+        events_emit_for_ids(
+            org=context.org, event_type=EventType.CUSTOMER_CREATED, ids=sorted(created.values()), key="customer_ids"
         )
     resolved = []
     for row in rows:

@@ -284,3 +284,42 @@ def test_a_bulk_write_over_the_api_emits_batched_events_not_one_per_record(org, 
     [event] = events(org)
     assert event.event_type == "customer.created" and len(event.payload["customer_ids"]) == 3
     assert "customer" not in event.payload
+
+
+def test_an_update_that_changes_nothing_emits_nothing(org, queued, django_capture_on_commit_callbacks):
+    services.endpoint_create(org=org, url="https://acme.example/all")
+    customer = CustomerFactory(organization=org, external_id="C1", name="Wang Wei")
+    with django_capture_on_commit_callbacks(execute=True):
+        crm_services.customer_update(customer=customer, actor=ACTOR, name="Wang Wei")
+    assert events(org, "customer.updated") == []
+
+
+def test_handing_a_members_customers_back_emits_customer_updated(org, queued, member_factory):
+    from accounts.models import Role
+
+    services.endpoint_create(org=org, url="https://acme.example/all", event_types=["customer.updated"])
+    leaver = member_factory(org, Role.OPS)
+    theirs = [CustomerFactory(organization=org, owner=leaver) for _ in range(3)]
+    CustomerFactory(organization=org)
+
+    crm_services.owner_unassign(org=org, user=leaver, actor=ACTOR)
+
+    [event] = events(org)
+    assert sorted(event.payload["customer_ids"]) == sorted(c.pk for c in theirs)
+    assert event.payload["changed"] == ["owner"]
+
+
+def test_customers_created_for_an_order_write_emit_customer_created(org, write_api, queued):
+    services.endpoint_create(org=org, url="https://acme.example/customers", event_types=["customer.created"])
+    records = [
+        {"external_id": "O1", "customer_external_id": "NEW-1", "ordered_at": "2026-01-02T10:00:00+08:00", "amount": "5"}
+    ]
+    response = write_api.post(
+        "/api/v1/orders/bulk/", {"records": records, "create_missing_customers": True}, format="json"
+    )
+    assert response.status_code in (200, 201), response.content
+    [event] = events(org)
+    from crm.models import Customer
+
+    new_customer = Customer.objects.for_org(org).get(external_id="NEW-1")
+    assert event.payload["customer_ids"] == [new_customer.pk]
