@@ -174,7 +174,9 @@ def test_a_run_whose_connection_dies_after_the_steps_committed_records_its_outco
     job = nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
 
     assert JobRun.objects.for_org(org).get().status == JobStatus.SUCCEEDED == job.status
-    assert "retrying on a new connection" in caplog.text
+    # The outcome and its webhooks are saved together; that transaction fails on the dead session, and the outcome
+    # is then saved alone on a new connection (Django reconnects, or _record_outcome does it itself).
+    assert "recording its outcome alone" in caplog.text or "retrying on a new connection" in caplog.text
 
 
 def test_rerunning_the_same_day_gives_the_same_counts(org):
