@@ -43,7 +43,15 @@ from urllib.parse import urlsplit
 import psycopg
 
 from bench.pages import ORG, SEED, scored_with_snapshots
-from bench.postgres import SERVER_URL, drop_database, machine_description, recreate_database, run_child
+from bench.postgres import (
+    SERVER_URL,
+    machine_description,
+    org_count,
+    recreate_database,
+    release_database,
+    run_child,
+)
+from bench.postgres import child_environment as postgres_child_environment
 from bench.segments import load_average, summary
 
 DATABASE = os.environ.get("BENCH_API_DATABASE", "custops_bench_pages")
@@ -79,12 +87,10 @@ BASELINE_SQL = (
 
 
 def child_environment(database_url: str) -> dict[str, str]:
-    environment = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings.local"}
-    environment.setdefault("DJANGO_DEBUG", "false")
     # Count every request as a client's would be counted, but never refuse one: the bench sends ~2,000 a minute.
-    environment["CUSTOPS_API_RATE_PER_KEY"] = "100000000/min"
-    environment["CUSTOPS_API_RATE_PER_USER"] = "100000000/min"
-    return environment
+    return postgres_child_environment(
+        database_url, CUSTOPS_API_RATE_PER_KEY="100000000/min", CUSTOPS_API_RATE_PER_USER="100000000/min"
+    )
 
 
 def _manage(arguments: list[str], environment: dict[str, str]) -> dict:
@@ -127,11 +133,6 @@ def analyze_all(database_url: str) -> None:
     """ANALYZE every table, as autovacuum would after the load and the migrations (it is off on this server)."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("ANALYZE")
-
-
-def release_database(prepared: dict) -> None:
-    if not prepared["keep"]:
-        drop_database(prepared["database"])
 
 
 # The benchmark ------------------------------------------------------------------------------------------------
@@ -308,12 +309,6 @@ def _max_customer_id(connection, org_id: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(id) FROM crm_customer WHERE organization_id = %s", [org_id])
         return cursor.fetchone()[0] or 0
-
-
-def org_count(connection, table: str, org_id: int) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {table} WHERE organization_id = %s", [org_id])
-        return cursor.fetchone()[0]
 
 
 def report_lines(result: dict) -> list[str]:

@@ -37,7 +37,16 @@ import time
 
 import psycopg
 
-from bench.postgres import SERVER_URL, drop_database, machine_description, recreate_database, run_child
+from bench.postgres import (
+    SERVER_URL,
+    child_environment,
+    machine_description,
+    org_count,
+    recreate_database,
+    release_database,
+    run_child,
+    seed_and_score,
+)
 from bench.segments import analyze_scores, goal, load_average, summary
 
 DATABASE = os.environ.get("BENCH_PAGES_DATABASE", "custops_bench_pages")
@@ -82,12 +91,6 @@ BASELINE_SQL = (
 # Database: seeded and scored once ------------------------------------------------------------------------------
 
 
-def child_environment(database_url: str) -> dict[str, str]:
-    environment = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings.local"}
-    environment.setdefault("DJANGO_DEBUG", "false")
-    return environment
-
-
 def reuse_requested() -> bool:
     return os.environ.get("BENCH_PAGES_REUSE", "") not in ("", "0", "false")
 
@@ -116,28 +119,14 @@ def prepare_database(customers: int) -> dict:
         print(f"reusing {DATABASE}: demo organization with {customers:,} scored customers", flush=True)
         return {"database": DATABASE, "reused": True, "keep": True, **analyze_scores(database_url)}
     recreate_database(DATABASE)
-    run_child([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], environment, quiet_stderr=True)
-    seed = run_child(
-        [sys.executable, "manage.py", "seed_demo", "--customers", str(customers), "--seed", str(SEED)],
-        environment,
-        quiet_stderr=True,
-    )
-    print(f"seeded {customers:,} customers in {seed['seconds']:.1f} s", flush=True)
-    nightly = run_child([sys.executable, "manage.py", "run_nightly", "--org", ORG], environment, quiet_stderr=True)
-    print(f"scored them and wrote the snapshots (run_nightly) in {nightly['seconds']:.1f} s", flush=True)
+    timings = seed_and_score(environment, customers, seed=SEED, org=ORG)
     return {
         "database": DATABASE,
         "reused": False,
         "keep": reuse_requested(),
-        "seed_seconds": seed["seconds"],
-        "nightly_seconds": nightly["seconds"],
+        **timings,
         **analyze_scores(database_url),
     }
-
-
-def release_database(prepared: dict) -> None:
-    if not prepared["keep"]:
-        drop_database(prepared["database"])
 
 
 # The benchmark ------------------------------------------------------------------------------------------------
@@ -306,12 +295,6 @@ def measure(database_url: str) -> dict:
             {f"{case['page']} ({case['language']})" for case in cases if case["median_ms"] > GOAL_MILLISECONDS}
         ),
     }
-
-
-def org_count(connection, table: str, org_id: int) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {table} WHERE organization_id = %s", [org_id])
-        return cursor.fetchone()[0]
 
 
 def report_lines(result: dict) -> list[str]:

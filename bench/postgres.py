@@ -65,3 +65,37 @@ def machine_description() -> str:
         f"{memory_kib / 1024 / 1024:.1f} GiB RAM, Python {platform.python_version()}, "
         f"PostgreSQL {version} (shared_buffers {shared_buffers}, max_wal_size {max_wal_size}) on the same host"
     )
+
+
+def child_environment(database_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of a benchmark's child process: this database, local settings, DEBUG off unless asked."""
+    environment = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings.local"}
+    environment.setdefault("DJANGO_DEBUG", "false")
+    environment.update(overrides)
+    return environment
+
+
+def seed_and_score(environment: dict[str, str], customers: int, *, seed: int, org: str) -> dict:
+    """Migrate, ``seed_demo`` and ``run_nightly`` in child processes; the seconds of the last two."""
+    run_child([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], environment, quiet_stderr=True)
+    seeded = run_child(
+        [sys.executable, "manage.py", "seed_demo", "--customers", str(customers), "--seed", str(seed)],
+        environment,
+        quiet_stderr=True,
+    )
+    print(f"seeded {customers:,} customers in {seeded['seconds']:.1f} s", flush=True)
+    nightly = run_child([sys.executable, "manage.py", "run_nightly", "--org", org], environment, quiet_stderr=True)
+    print(f"scored them (run_nightly) in {nightly['seconds']:.1f} s", flush=True)
+    return {"seed_seconds": seeded["seconds"], "nightly_seconds": nightly["seconds"]}
+
+
+def release_database(prepared: dict) -> None:
+    """Drop a benchmark's database unless it is to be kept (reused) for the next run."""
+    if not prepared["keep"]:
+        drop_database(prepared["database"])
+
+
+def org_count(connection, table: str, org_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE organization_id = %s", [org_id])
+        return cursor.fetchone()[0]
