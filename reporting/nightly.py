@@ -11,15 +11,17 @@ dropped connection, a failover) are recorded and then raised again, so the Celer
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, Error, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -48,10 +50,6 @@ RETRYABLE_DATABASE_ERRORS = (OperationalError, InterfaceError)
 ERROR_SUMMARY_LENGTH = 300
 
 _OUTCOME_FIELDS = ["status", "finished_at", "step_seconds", "row_counts", "error"]
-
-
-class NightlyAlreadyRunningError(Exception):
-    """Another nightly run holds this organization's lock."""
 
 
 def local_yesterday(org: Organization, now: datetime.datetime) -> datetime.date:
@@ -257,38 +255,74 @@ NIGHTLY_STEPS: list[tuple[str, NightlyStep]] = [
 ]
 
 
-def _lock_organization(org: Organization) -> None:
-    """Hold a transaction-scoped advisory lock for the organization on PostgreSQL, or fail at once.
+@contextlib.contextmanager
+def _organization_lock(org: Organization) -> Iterator[bool]:
+    """Hold the organization's nightly lock for the whole run; yields whether it was free (always on SQLite).
 
-    SQLite serialises writers itself, so there the lock is a no-op.
+    A session lock, taken before the run's JobRun row exists and let go after its outcome is saved: so a "running"
+    row whose lock nobody holds belongs to a dead worker, with no window to allow for. PostgreSQL releases it with
+    the connection of a worker that dies; SQLite serialises writers itself and has no such lock.
     """
     if connection.vendor != "postgresql":
+        yield True
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [NIGHTLY_LOCK_NAMESPACE, org.pk])
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [NIGHTLY_LOCK_NAMESPACE, org.pk])
         (acquired,) = cursor.fetchone()
-    if not acquired:
-        raise NightlyAlreadyRunningError(
-            gettext("A nightly run for organization %(slug)s is already in progress.") % {"slug": org.slug}
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [NIGHTLY_LOCK_NAMESPACE, org.pk])
+            except Error:
+                logger.warning("could not release the nightly lock of %s; its connection is gone, and it too", org.slug)
+
+
+def _nightly_lock_free(org_id: int) -> bool:
+    """Whether no session holds the organization's nightly lock, i.e. no run of it is alive (PostgreSQL only).
+
+    The run's session holds it from before its row exists until after its outcome is saved, and PostgreSQL lets it
+    go the moment the worker's connection dies (SIGKILL, OOM, a lost host, a database restart). Reading
+    ``pg_locks`` takes no lock itself. On SQLite nothing can be told: False.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s"
+            " AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+            [NIGHTLY_LOCK_NAMESPACE, org_id],
         )
+        return cursor.fetchone()[0]
 
 
-def abandon_stale_runs(*, org: Organization, now: datetime.datetime) -> int:
-    """Mark the organization's nightly runs that outlived the hard time limit as failed; returns how many.
+def abandon_stale_runs(*, now: datetime.datetime, org: Organization | None = None) -> int:
+    """Mark nightly runs whose worker is gone as failed ("abandoned"); returns how many. All organizations if none.
 
     A worker killed by the time limit, the OOM killer or a deploy never records its outcome, so without this
-    the row would say "running" forever.
+    the row would say "running" forever and block the day's re-run. On PostgreSQL a run is known dead as soon as
+    nobody holds its organization's lock; elsewhere only once it has outlived Celery's hard time limit.
     """
-    return (
-        JobRun.objects.for_org(org)
-        .filter(kind=NIGHTLY, status=JobStatus.RUNNING, started_at__lt=stale_before(now))
-        .update(
-            status=JobStatus.FAILED,
-            finished_at=now,
-            updated_at=now,
-            error=gettext("abandoned: the worker stopped before finishing"),
-        )
+    running = JobRun.objects.filter(kind=NIGHTLY, status=JobStatus.RUNNING)
+    if org is not None:
+        running = running.for_org(org)
+    abandoned = Q(started_at__lt=stale_before(now))
+    orphan_org_ids = [
+        org_id for org_id in running.values_list("organization_id", flat=True).distinct() if _nightly_lock_free(org_id)
+    ]
+    if orphan_org_ids:
+        abandoned |= Q(organization_id__in=orphan_org_ids)
+    count = running.filter(abandoned).update(
+        status=JobStatus.FAILED,
+        finished_at=now,
+        updated_at=now,
+        error=gettext("abandoned: the worker stopped before finishing"),
     )
+    if count:
+        logger.warning("marked %s nightly run(s) abandoned by their worker as failed", count)
+    return count
 
 
 def _record_outcome(job: JobRun, status: str, error: str = "") -> None:
@@ -341,43 +375,43 @@ def run_nightly(
             )
             % {"as_of": as_of.isoformat(), "yesterday": yesterday.isoformat()}
         )
-    abandoned = abandon_stale_runs(org=org, now=now)
-    if abandoned:
-        logger.warning("marked %s abandoned nightly run(s) of organization %s as failed", abandoned, org.slug)
-    job = JobRun.objects.create(organization=org, kind=NIGHTLY, as_of=as_of, triggered_by=triggered_by)
-    run = NightlyRun(org=org, as_of=as_of)
-    try:
-        with transaction.atomic():
-            _lock_organization(org)
-            for name, step in NIGHTLY_STEPS:
-                if progress:
-                    progress(name)
-                started = time.perf_counter()
-                rows = step(run)
-                job.step_seconds[name] = round(time.perf_counter() - started, 4)
-                job.row_counts[name] = rows
-    except NightlyAlreadyRunningError as exc:
-        _record_outcome(job, JobStatus.SKIPPED, str(exc))
-    except RETRYABLE_DATABASE_ERRORS as exc:
-        logger.warning(
-            "nightly run %s for organization %s as of %s hit a database error; it will be retried",
-            job.pk,
-            org.slug,
-            as_of,
-            exc_info=True,
-        )
-        _record_outcome(job, JobStatus.FAILED, error_summary(exc))
-        _alert_failure(org, as_of, error_summary(exc))
-        raise
-    except Exception as exc:
-        logger.exception("nightly run %s failed for organization %s as of %s", job.pk, org.slug, as_of)
-        _record_outcome_and_emit(run, job, JobStatus.FAILED, error_summary(exc))
-        _alert_failure(org, as_of, error_summary(exc))
-    else:
-        _record_outcome_and_emit(run, job, JobStatus.SUCCEEDED)
-        _notify(run.raised_alert_ids)
-        if run.current:
-            _refresh_planner_statistics()
+    abandon_stale_runs(org=org, now=now)
+    with _organization_lock(org) as acquired:
+        job = JobRun.objects.create(organization=org, kind=NIGHTLY, as_of=as_of, triggered_by=triggered_by)
+        if not acquired:
+            message = gettext("A nightly run for organization %(slug)s is already in progress.") % {"slug": org.slug}
+            _record_outcome(job, JobStatus.SKIPPED, message)
+            return job
+        run = NightlyRun(org=org, as_of=as_of)
+        try:
+            with transaction.atomic():
+                for name, step in NIGHTLY_STEPS:
+                    if progress:
+                        progress(name)
+                    started = time.perf_counter()
+                    rows = step(run)
+                    job.step_seconds[name] = round(time.perf_counter() - started, 4)
+                    job.row_counts[name] = rows
+        except RETRYABLE_DATABASE_ERRORS as exc:
+            logger.warning(
+                "nightly run %s for organization %s as of %s hit a database error; it will be retried",
+                job.pk,
+                org.slug,
+                as_of,
+                exc_info=True,
+            )
+            _record_outcome(job, JobStatus.FAILED, error_summary(exc))
+            _alert_failure(org, as_of, error_summary(exc))
+            raise
+        except Exception as exc:
+            logger.exception("nightly run %s failed for organization %s as of %s", job.pk, org.slug, as_of)
+            _record_outcome_and_emit(run, job, JobStatus.FAILED, error_summary(exc))
+            _alert_failure(org, as_of, error_summary(exc))
+        else:
+            _record_outcome_and_emit(run, job, JobStatus.SUCCEEDED)
+            _notify(run.raised_alert_ids)
+            if run.current:
+                _refresh_planner_statistics()
     return job
 
 

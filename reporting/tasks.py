@@ -18,7 +18,15 @@ logger = logging.getLogger(__name__)
 NIGHTLY_TASK_EXPIRES = 55 * 60
 
 
-@shared_task(acks_late=True, autoretry_for=nightly.RETRYABLE_DATABASE_ERRORS, retry_backoff=True, max_retries=5)
+# Retried after 2, 4, 8, 16 and 32 s (no jitter: a restarting database needs the waits to add up, and one
+# organization's run is no thundering herd).
+@shared_task(
+    acks_late=True,
+    autoretry_for=nightly.RETRYABLE_DATABASE_ERRORS,
+    retry_backoff=2,
+    retry_jitter=False,
+    max_retries=5,
+)
 def nightly_for_org(org_id: int, as_of: str, triggered_by: str = "beat") -> int | None:
     """Run the nightly pipeline for one organization; returns the JobRun id.
 
@@ -29,7 +37,10 @@ def nightly_for_org(org_id: int, as_of: str, triggered_by: str = "beat") -> int 
     if org is None:
         return None
     day = datetime.date.fromisoformat(as_of)
-    if triggered_by == "beat" and nightly.nightly_day_covered(org=org, as_of=day, now=timezone.now()):
+    now = timezone.now()
+    # A run whose worker was killed would otherwise count as "running" and block its own re-delivery.
+    nightly.abandon_stale_runs(org=org, now=now)
+    if triggered_by == "beat" and nightly.nightly_day_covered(org=org, as_of=day, now=now):
         logger.info("nightly run for organization %s as of %s is already done or running", org.slug, as_of)
         return None
     job = nightly.run_nightly(org=org, as_of=day, triggered_by=triggered_by)
@@ -43,6 +54,7 @@ def nightly_fanout() -> list[int]:
     One organization that cannot be enqueued is logged and skipped; the others still get their runs.
     """
     now = timezone.now()
+    nightly.abandon_stale_runs(now=now)  # runs of killed workers are due again, not "running"
     enqueued = []
     for org in nightly.organizations_due(now=now):
         try:

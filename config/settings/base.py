@@ -125,7 +125,15 @@ if REDIS_URL:
     _broker = urlsplit(REDIS_URL)
     _cache_db = int(_broker.path.strip("/") or 0) + 1
     REDIS_CACHE_URL = env("REDIS_CACHE_URL", default=urlunsplit(_broker._replace(path=f"/{_cache_db}")))
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
+    # Reads miss and writes are dropped while Redis is unreachable (config/cache.py); a second to connect or
+    # answer, so an outage costs a page that long at most instead of the client's default of forever.
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.OutageTolerantRedisCache",
+            "LOCATION": REDIS_CACHE_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -140,9 +148,23 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = "UTC"
-CELERY_TASK_TIME_LIMIT = 60 * 60
-CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
+# Reliability (docs/reliability.md has the whole table, task by task, and the fault tests behind it):
+# * Tasks that are safe to run twice acknowledge late (``acks_late=True`` on the task): a worker killed mid-task
+#   leaves the message unacknowledged and Redis hands it to another worker after the visibility timeout.
+#   Each of them claims its rows in PostgreSQL first, so the second copy of a message that did finish is a no-op.
+# * ``reject_on_worker_lost`` only where a task cannot crash its worker by itself (a campaign batch, a webhook
+#   delivery); the nightly run and an import could be OOM-killed by their own size, and re-queuing them at once
+#   would loop: beat's sweeps re-send those instead, once the dead run is known dead.
+# * A hard time limit above the longest task (the nightly of 3M customers takes minutes, not an hour), and the
+#   visibility timeout above both it and the longest retry countdown.
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT * 11 // 12
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker waits out a broker outage (Redis restarting, a failover) however long it lasts, instead of exiting;
+# tasks running meanwhile carry on (their messages come back later, and their claims make the copy a no-op).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Seconds before Redis gives a task that a worker took but never acknowledged (the worker was SIGKILLed, its
 # host lost) to another worker. Keep it above the longest retry countdown, or a waiting retry is delivered twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)}

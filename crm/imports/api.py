@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import django_filters
 from django.conf import settings
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -14,10 +13,9 @@ from rest_framework.response import Response
 
 from config.api.base import OrganizationModelViewSet, StrictSerializerMixin, actor_for_request
 from crm.filters import DateTimeFilter
-from crm.imports.pipeline import ImportProgress, import_job_create, progress_cache_key
+from crm.imports.pipeline import ImportProgress, import_job_confirm, import_job_create, progress_cache_key
 from crm.models import ImportJob, ImportKind, ImportRejection, ImportStatus
 from crm.selectors import import_rejections
-from crm.tasks import run_import_job
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
@@ -121,7 +119,7 @@ class ImportJobViewSet(OrganizationModelViewSet):
             original_filename=upload.name,
             create_missing_customers=incoming.validated_data["create_missing_customers"],
         )
-        transaction.on_commit(lambda: run_import_job.delay(job.pk))
+        import_job_confirm(job=job)
         job.refresh_from_db()
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 

@@ -42,6 +42,9 @@ BATCH_ROWS = 50_000
 MAX_WARNING_EXAMPLES = 20
 PROGRESS_EVERY_ROWS = 2000
 PROGRESS_TTL_SECONDS = 24 * 3600
+#: First key of the PostgreSQL advisory lock a running job holds (the second is the job id): while a session
+#: holds it, the job's worker is alive; PostgreSQL drops it with the connection of a worker that died.
+IMPORT_LOCK_NAMESPACE = 7302
 
 
 def import_storage_dir(org: Organization) -> Path:
@@ -292,11 +295,17 @@ def _rows(
 
 def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None] | None = None) -> ImportJob:
     """Run a queued job to the end; rows either all commit or, if anything crashes, none do."""
-    if job.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+    now = timezone.now()
+    # Claim the job in one conditional update: a message delivered twice (a worker lost, the queue re-sent by the
+    # stale-job sweep) finds it running or finished and leaves it to its first taker.
+    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING, started_at=now, updated_at=now
+    )
+    if not claimed:
+        job.refresh_from_db()
         return job
     job.status = ImportStatus.RUNNING
-    job.started_at = timezone.now()
-    job.save(update_fields=["status", "started_at"])
+    job.started_at = now
     started = time.perf_counter()
     counts = _Counts()
     warnings: list[str] = []
@@ -317,6 +326,7 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None]
                     progress(state)
 
             with transaction.atomic():
+                _hold_liveness_lock(job)
                 _rows(job, source, context, counts, report)
     except CsvFormatError as exc:
         job.status = ImportStatus.FAILED
@@ -398,26 +408,88 @@ def rejections_csv_rows(job: ImportJob) -> Iterator[list[str]]:
         ]
 
 
-def import_jobs_requeue_stale(*, silent_for: datetime.timedelta) -> list[int]:
-    """Queue again the running jobs whose worker has gone silent (killed, out of memory, restarted).
+def _hold_liveness_lock(job: ImportJob) -> None:
+    """Take the job's advisory lock for the rest of the transaction that writes its rows (PostgreSQL only)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_NAMESPACE, job.pk])
 
-    A job's rows commit together at its end, so a worker that died mid-job left nothing of it in the
-    database; running it again from the start is safe and finishes the import. Returns the jobs re-queued.
+
+def _import_alive(job: ImportJob, *, silent_since: float) -> bool:
+    """Whether a running job's worker is still at it.
+
+    On PostgreSQL the answer is exact: its session holds the job's lock. Elsewhere, whether it reported progress
+    since ``silent_since`` (the cache may have lost that, which only means an early re-run of a job that is safe
+    to run again).
     """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s"
+                " AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+                [IMPORT_LOCK_NAMESPACE, job.pk],
+            )
+            return cursor.fetchone()[0]
+    state = cache.get(progress_cache_key(job.pk))
+    return bool(state and state.get("at", 0) >= silent_since)
+
+
+def import_job_enqueue(job_id: int) -> bool:
+    """Send the job to a worker; False (logged) when the broker cannot take it: the stale-job sweep sends it later."""
     from crm.tasks import run_import_job
 
-    cutoff = time.time() - silent_for.total_seconds()
+    try:
+        run_import_job.delay(job_id)
+    except Exception:
+        logger.exception("could not queue import job %s; the stale-import sweep will queue it again", job_id)
+        return False
+    return True
+
+
+def import_job_confirm(*, job: ImportJob) -> bool:
+    """Confirm a queued upload (it runs once this transaction commits); False if it was confirmed already.
+
+    ``started_at`` on a queued job means "confirmed": a double click, or a retried request, queues it once.
+    """
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED, started_at__isnull=True).update(
+        started_at=now, updated_at=now
+    )
+    if claimed:
+        transaction.on_commit(lambda: import_job_enqueue(job.pk))
+    return bool(claimed)
+
+
+def import_jobs_requeue_stale(*, silent_for: datetime.timedelta) -> list[int]:
+    """Queue again the jobs a worker should have finished: returns their ids.
+
+    * running jobs whose worker died (killed, out of memory, restarted): a job's rows commit together at its
+      end, so a dead worker left nothing of it in the database, and running it again from the start is safe;
+    * confirmed jobs still queued after ``silent_for``: their message was lost (the broker was down when they
+      were confirmed, or Redis restarted empty). If it was only slow, the copy finds the job claimed and does
+      nothing.
+    """
+    now = timezone.now()
+    cutoff = now - silent_for
     requeued = []
-    for job in ImportJob.objects.filter(status=ImportStatus.RUNNING, started_at__lt=timezone.now() - silent_for):
-        state = cache.get(progress_cache_key(job.pk))
-        if state and state.get("at", 0) >= cutoff:
+    for job in ImportJob.objects.filter(status=ImportStatus.RUNNING, started_at__lt=cutoff):
+        if _import_alive(job, silent_since=cutoff.timestamp()):
             continue
         if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
-            status=ImportStatus.QUEUED, updated_at=timezone.now()
+            status=ImportStatus.QUEUED, updated_at=now
         ):
             logger.warning("import job %s went silent; queued again", job.pk)
-            run_import_job.delay(job.pk)
             requeued.append(job.pk)
+    waiting = ImportJob.objects.filter(status=ImportStatus.QUEUED, started_at__isnull=False, updated_at__lt=cutoff)
+    for job_id in waiting.values_list("pk", flat=True):
+        # Touching updated_at sends each waiting job at most once per ``silent_for``.
+        if ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED, updated_at__lt=cutoff).update(
+            updated_at=now
+        ):
+            logger.warning("import job %s is still queued; sending it again", job_id)
+            requeued.append(job_id)
+    for job_id in requeued:
+        import_job_enqueue(job_id)
     return requeued
 
 

@@ -13,7 +13,6 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -26,6 +25,7 @@ from crm import selectors
 from crm.imports.kinds import KINDS
 from crm.imports.pipeline import (
     ImportProgress,
+    import_job_confirm,
     import_job_create,
     import_job_discard,
     progress_cache_key,
@@ -33,7 +33,6 @@ from crm.imports.pipeline import (
 )
 from crm.imports.reading import CsvFormatError, open_csv
 from crm.models import ImportJob, ImportKind, ImportStatus
-from crm.tasks import run_import_job
 
 PREVIEW_ROWS = 8
 REJECTIONS_SHOWN = 50
@@ -153,13 +152,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def import_start(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(request, pk)
-    # Claim the job in one conditional update, so a double click cannot start it twice.
-    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED, started_at__isnull=True).update(
-        started_at=timezone.now(), updated_at=timezone.now()
-    )
-    if claimed:
-        run_import_job.delay(job.pk)
-    else:
+    if not import_job_confirm(job=job):
         messages.info(request, _("This import has already been started."))
     return redirect("crm:import-detail", pk=job.pk)
 

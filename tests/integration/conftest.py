@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def _need(condition: bool, reason: str) -> None:
+def require(condition: bool, reason: str) -> None:
     if condition:
         return
     if os.environ.get("CI") == "true":
@@ -36,8 +36,8 @@ def _need(condition: bool, reason: str) -> None:
 @pytest.fixture
 def real_services(transactional_db) -> dict[str, str]:
     """Environment for child processes that share this test's PostgreSQL database and Redis."""
-    _need(connection.vendor == "postgresql", "integration tests need DATABASE_URL=postgres://...")
-    _need(bool(settings.REDIS_URL), "integration tests need REDIS_URL=redis://...")
+    require(connection.vendor == "postgresql", "integration tests need DATABASE_URL=postgres://...")
+    require(bool(settings.REDIS_URL), "integration tests need REDIS_URL=redis://...")
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     env = {

@@ -61,7 +61,12 @@ def test_killed_import_rolls_back_and_the_requeued_job_imports_everything(org, r
         assert Customer.objects.for_org(org).count() == 0  # the job's transaction died with the worker
         assert ImportJob.objects.get(pk=job.pk).status == ImportStatus.RUNNING
 
-        assert import_jobs_requeue_stale(silent_for=datetime.timedelta(0)) == [job.pk]
+        # Known dead once PostgreSQL has ended the killed worker's session, and with it the job's lock.
+        _wait_for(
+            lambda: import_jobs_requeue_stale(silent_for=datetime.timedelta(0)) == [job.pk],
+            30,
+            "the job to be re-queued",
+        )
         start_celery_worker(start_process, real_services, "import-worker-2")
         _wait_for(
             lambda: ImportJob.objects.get(pk=job.pk).status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED),

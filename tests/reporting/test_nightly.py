@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from config.celery_app import app
 from reporting import nightly
 from reporting.models import JobRun, JobStatus
 from tests.factories import CustomerFactory, OrderFactory, OrganizationFactory
+from tests.locks import another_session_holds_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -205,10 +207,14 @@ def test_a_run_marks_the_orgs_runs_older_than_the_hard_time_limit_abandoned(org)
     assert stale.finished_at > started
 
 
-def test_a_run_leaves_a_running_run_within_the_time_limit_alone(org):
+def test_a_run_leaves_a_live_running_run_alone(org):
+    """Live: within the time limit and, on PostgreSQL, its worker's session holds the organization's lock."""
     recent = _running_job(org, timezone.now() - datetime.timedelta(minutes=10))
 
-    nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
+    with contextlib.ExitStack() as worker:
+        if connection.vendor == "postgresql":
+            worker.enter_context(another_session_holds_lock(nightly.NIGHTLY_LOCK_NAMESPACE, org.pk))
+        nightly.run_nightly(org=org, as_of=datetime.date(2026, 3, 1))
 
     recent.refresh_from_db()
     assert recent.status == JobStatus.RUNNING

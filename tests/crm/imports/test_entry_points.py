@@ -74,7 +74,7 @@ def test_api_upload_needs_a_write_key_and_a_valid_kind(org, read_api, write_api)
     assert missing.status_code == 400 and "file" in missing.json()["errors"]
 
 
-def test_upload_page_previews_then_imports_on_confirmation(client, org, ops_user):
+def test_upload_page_previews_then_imports_on_confirmation(client, org, ops_user, django_capture_on_commit_callbacks):
     client.force_login(ops_user)
     response = client.post(
         reverse("crm:import-upload"), {"kind": "customers", "file": _upload("external_id,name,extra\nC9,Zhao Lei,x\n")}
@@ -85,7 +85,8 @@ def test_upload_page_previews_then_imports_on_confirmation(client, org, ops_user
     assert "Zhao Lei" in preview and "extra" in preview
     assert not Customer.objects.for_org(org).exists()  # nothing is written before confirmation
 
-    client.post(reverse("crm:import-start", args=[job.pk]))
+    with django_capture_on_commit_callbacks(execute=True):  # queued once the confirmation commits
+        client.post(reverse("crm:import-start", args=[job.pk]))
     job.refresh_from_db()
     assert job.status == ImportStatus.SUCCEEDED
     assert Customer.objects.for_org(org).get().name == "Zhao Lei"
@@ -94,12 +95,14 @@ def test_upload_page_previews_then_imports_on_confirmation(client, org, ops_user
     assert AuditLog.objects.for_org(org).filter(action="import.finish", actor_user=ops_user).exists()
 
 
-def test_confirming_twice_runs_the_import_once(client, org, ops_user):
+def test_confirming_twice_runs_the_import_once(client, org, ops_user, django_capture_on_commit_callbacks):
     client.force_login(ops_user)
     client.post(reverse("crm:import-upload"), {"kind": "customers", "file": _upload("external_id\nC1\n")})
     job = ImportJob.objects.for_org(org).get()
-    client.post(reverse("crm:import-start", args=[job.pk]))
-    client.post(reverse("crm:import-start", args=[job.pk]))
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        client.post(reverse("crm:import-start", args=[job.pk]))
+        client.post(reverse("crm:import-start", args=[job.pk]))
+    assert len(queued) == 1
     assert AuditLog.objects.for_org(org).filter(action="import.finish").count() == 1
 
 

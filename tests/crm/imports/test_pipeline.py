@@ -204,32 +204,6 @@ def test_rejections_csv_has_the_cells_then_line_column_and_reason_and_defuses_fo
     assert rows[1][-3:-1] == ["2", "email"]
 
 
-def test_only_silent_running_jobs_are_queued_again(org, tmp_path):
-    import time as clock
-
-    from django.core.cache import cache
-
-    path = tmp_path / "c.csv"
-    path.write_text("external_id\nC1\n")
-    alive = pipeline.import_job_create(
-        org=org, actor=IMPORTER, kind="customers", source=path, original_filename="a.csv"
-    )
-    dead = pipeline.import_job_create(org=org, actor=IMPORTER, kind="customers", source=path, original_filename="d.csv")
-    long_ago = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    for job in (alive, dead):
-        job.status, job.started_at = ImportStatus.RUNNING, long_ago
-        job.save()
-    cache.set(pipeline.progress_cache_key(alive.pk), {"rows": 1, "bytes_read": 1, "bytes_total": 2, "at": clock.time()})
-    cache.delete(pipeline.progress_cache_key(dead.pk))  # ids are reused between tests; so could a cache entry be
-
-    requeued = pipeline.import_jobs_requeue_stale(silent_for=datetime.timedelta(minutes=10))
-
-    assert requeued == [dead.pk]
-    dead.refresh_from_db()
-    alive.refresh_from_db()
-    assert (dead.status, alive.status) == (ImportStatus.SUCCEEDED, ImportStatus.RUNNING)  # tasks run eagerly here
-
-
 def test_a_key_repeated_in_a_later_batch_is_reported_too(org, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "BATCH_ROWS", 2)
     job = run(org, "customers", "external_id,name\nC1,a\nC2,b\nC3,c\nC1,last\n", tmp_path)
