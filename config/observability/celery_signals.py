@@ -7,6 +7,7 @@ record their outcomes too. Every receiver swallows and logs its own errors: obse
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -46,11 +47,27 @@ def task_finished(task_id: str | None = None, task: Any = None, state: str | Non
     try:
         metrics.task_observe(
             task=getattr(task, "name", "unknown"),
-            outcome=_OUTCOMES.get(state or "", "ignored"),
+            outcome=_outcome(state),
             seconds=None if started is None else time.perf_counter() - started,
         )
     except Exception:
         logger.exception("could not record the outcome of task %s", task_id)
+
+
+def _outcome(state: str | None) -> str:
+    """The outcome label of a task's final state.
+
+    An eager task that propagates its exception (tests, the demo) reaches task_postrun with no state, from the
+    ``finally`` its exception is passing through: that exception tells a retry from a failure.
+    """
+    if state is None:
+        from celery.exceptions import Retry
+
+        in_flight = sys.exc_info()[1]
+        if in_flight is None:
+            return "ignored"
+        return "retry" if isinstance(in_flight, Retry) else "failure"
+    return _OUTCOMES.get(state, "ignored")
 
 
 @signals.task_revoked.connect
