@@ -65,9 +65,12 @@ class RequestObservabilityMiddleware:
             response = self.get_response(request)
             seconds = time.perf_counter() - started
             route = route_name(request)
-            metrics.request_observe(
-                route=route, method=request.method or "", status_code=response.status_code, seconds=seconds
-            )
+            try:
+                metrics.request_observe(
+                    route=route, method=request.method or "", status_code=response.status_code, seconds=seconds
+                )
+            except Exception:  # observing never fails the request (say, PROMETHEUS_MULTIPROC_DIR is missing)
+                logger.warning("could not record the request metric", exc_info=True)
             response["X-Request-ID"] = request.request_id
             logger.log(
                 logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
