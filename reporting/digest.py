@@ -281,7 +281,8 @@ def digest_send(
         try:
             digest_message(org=org, user=user, week_start=week_start).send()
         except Exception as exc:
-            logger.warning("weekly digest of %s to %s failed: %s", org.slug, user.email, exc)
+            # The user's id and the exception's class only: SMTP errors quote the recipient's address.
+            logger.warning("weekly digest of %s to user %s failed: %s", org.slug, user.pk, exc.__class__.__name__)
             delivery.status = DigestStatus.FAILED
             delivery.error = str(exc)[:2000]
             delivery.save(update_fields=["status", "error"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Collection
 
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils.translation import gettext
 
 from accounts.models import Organization
@@ -31,6 +31,21 @@ def job_runs_list(*, org: Organization, status: str = "") -> QuerySet[JobRun]:
     if status:
         runs = runs.filter(status=status)
     return runs.order_by("-started_at", "-id")
+
+
+def nightly_last_success_by_org() -> dict[int, datetime.datetime | None]:
+    """When each organization's latest successful nightly run finished (None: it has runs, none succeeded).
+
+    Across every organization on purpose: the readiness probe watches the platform, and only ids and times
+    leave this function. Organizations that never had a nightly run are not in the result.
+    """
+    rows = (
+        JobRun.objects.filter(kind=NIGHTLY)
+        .order_by()
+        .values("organization_id")
+        .annotate(last_success=Max("finished_at", filter=Q(status=JobStatus.SUCCEEDED)))
+    )
+    return {row["organization_id"]: row["last_success"] for row in rows}
 
 
 def nightly_days_covered(

@@ -12,6 +12,8 @@ import environ
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
+from config.observability.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -49,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: the request id, the latency metric and the request log cover every other layer's work.
+    "config.observability.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -296,11 +300,17 @@ CUSTOPS_IMPORT_MAX_BYTES = env.int("CUSTOPS_IMPORT_MAX_BYTES", default=2 * 1024*
 # The largest single order amount accepted; anything above is treated as a data error.
 CUSTOPS_MAX_ORDER_AMOUNT = env("CUSTOPS_MAX_ORDER_AMOUNT", default="10000000")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Operations (config/health.py, config/observability/, README "Running in production").
+# Readiness: no worker heartbeat for this long, or an organization's last successful nightly run older than this,
+# is reported "stale" (a warning, still 200); workers write their heartbeat at most this often.
+CUSTOPS_READY_WORKER_MAX_AGE_SECONDS = env.int("CUSTOPS_READY_WORKER_MAX_AGE_SECONDS", default=120)
+CUSTOPS_READY_NIGHTLY_MAX_AGE_HOURS = env.int("CUSTOPS_READY_NIGHTLY_MAX_AGE_HOURS", default=26)
+CUSTOPS_WORKER_HEARTBEAT_WRITE_SECONDS = env.int("CUSTOPS_WORKER_HEARTBEAT_WRITE_SECONDS", default=15)
+# Prometheus: /metrics (and a worker's metrics port) answer only "Authorization: Bearer <token>"; unset, /metrics
+# is a 404 and workers serve nothing. A worker serves its metrics on this port when set (0: none).
+CUSTOPS_METRICS_TOKEN = env("CUSTOPS_METRICS_TOKEN", default="")
+CUSTOPS_WORKER_METRICS_PORT = env.int("CUSTOPS_WORKER_METRICS_PORT", default=0)
+CUSTOPS_WORKER_METRICS_ADDRESS = env("CUSTOPS_WORKER_METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104 - containers
+# Logs: "plain" lines here, "json" lines in production (config/observability/logs.py).
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("DJANGO_LOG_LEVEL", default="INFO"))
