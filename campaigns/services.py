@@ -945,7 +945,8 @@ def _send_one(row: Delivery, backend, smtp_backend: bool, outcome: BatchOutcome,
             )
         raise TransientSendError(str(exc) or exc.__class__.__name__) from exc
     except Exception as exc:
-        logger.exception("campaign %s: delivery %s could not be sent", row.campaign_id, row.pk)
+        # The class only: SMTP errors quote the recipient's address (the delivery row keeps the full message).
+        logger.error("campaign %s: delivery %s could not be sent (%s)", row.campaign_id, row.pk, type(exc).__name__)
         _mark(
             row, DeliveryStatus.UNKNOWN if handed_over else DeliveryStatus.FAILED, error=f"{type(exc).__name__}: {exc}"
         )

@@ -31,7 +31,8 @@ def send_batch(self, campaign_id: int, delivery_ids: list[int]) -> dict[str, int
             outcome = services.deliveries_send(campaign_id=campaign_id, delivery_ids=delivery_ids)
             break
         except services.TransientSendError as exc:
-            logger.warning("campaign %s: mail server unavailable (%s)", campaign_id, exc)
+            # The class only: an SMTP error's text can quote a recipient's address.
+            logger.warning("campaign %s: mail server unavailable (%s)", campaign_id, type(exc).__name__)
             if self.request.is_eager:
                 if attempt == attempts:
                     return {"sent": 0, "left_pending": len(delivery_ids)}

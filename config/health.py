@@ -5,9 +5,12 @@
   orchestrator restart healthy web processes (which would not help and would drop requests in flight).
 * ``/health/ready/``: readiness. Whether this web process can serve, plus warnings about the background work.
 
-Readiness answers **503** only when the web process itself cannot serve: the database, the Redis cache or the
-Redis broker (every write that queues a task needs it) is down. Background work that lags is reported as
-**"stale"** with a 200, because taking the web out of rotation would not bring a worker back:
+Readiness answers **503** only when the web process itself cannot serve: the database is down. A Redis outage
+(cache or broker) is an ``error`` with a 200 "degraded": the web keeps serving through it (the cache misses, rate
+limits fail open, work that cannot be queued stays due in the database and beat re-sends it; docs/reliability.md),
+and taking every web process out of rotation would turn a degraded site into a dead one. Background work that
+lags is reported as **"stale"** with a 200 too, because taking the web out of rotation would not bring a worker
+back:
 
 * ``worker``: no Celery worker wrote a heartbeat within ``CUSTOPS_READY_WORKER_MAX_AGE_SECONDS`` (default 120);
 * ``nightly``: an organization's last successful nightly run finished more than
@@ -34,7 +37,7 @@ from django.views.decorators.cache import never_cache
 
 OK, ERROR, STALE, NOT_CONFIGURED = "ok", "error", "stale", "not configured"
 #: Checks whose error makes readiness answer 503.
-CRITICAL_CHECKS = ("database", "cache", "broker")
+CRITICAL_CHECKS = ("database",)
 
 
 @never_cache
