@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("seed", "import_orders", "nightly", "segments", "send", "pages", "api")
+BENCHMARKS = ("seed", "import_orders", "nightly", "segments", "send", "pages", "api", "scaling", "load")
 
 
 def main(argv: list[str] | None = None) -> int:
