@@ -127,6 +127,8 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "accounts.client_address.client_ip_address"
 # Successful sign-ins are not logged by axes (the table would grow without bound); failures are, until reset.
 AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner in every management command's output.
+AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 # How many reverse proxies in front of the web processes append to X-Forwarded-For (0: clients connect directly).
 # The client's address is read that many entries from the right, so a client cannot choose its own by sending
