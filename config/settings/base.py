@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "axes",
+    "csp",
     "accounts",
     "webhooks",
     "crm",
@@ -52,6 +54,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.security_headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -134,6 +138,59 @@ AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 # The client's address is read that many entries from the right, so a client cannot choose its own by sending
 # the header itself.
 CUSTOPS_TRUSTED_PROXY_COUNT = env.int("CUSTOPS_TRUSTED_PROXY_COUNT", default=0)
+
+# Sessions: a signed-in session lasts CUSTOPS_SESSION_HOURS from sign-in (a working day by default), in a cookie
+# scripts cannot read and other sites' forms do not carry. The CSRF token reaches htmx and the API docs through
+# the page, never the cookie, so that cookie is out of scripts' reach too. (Secure flags: production.py.)
+SESSION_COOKIE_AGE = env.int("CUSTOPS_SESSION_HOURS", default=12) * 60 * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+# No address of ours (customer ids, search terms in the URL) goes to another site in the Referer header; pages we
+# open do not get a handle on ours (window.opener); nobody frames us (also frame-ancestors in the CSP below).
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Browser features no page of ours uses, switched off (config/security_headers.py).
+CUSTOPS_PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+
+# Content Security Policy (django-csp) on every response: scripts, styles, fonts and requests from this site only,
+# no inline script or style (templates keep theirs in static/ files), no plugins, and no page of ours inside
+# another site's frame. The API docs page keeps to it too (config/api_docs.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    },
+}
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
@@ -291,6 +348,8 @@ SPECTACULAR_SETTINGS = {
         "ImportKindEnum": "crm.models.ImportKind",
     },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from the public validator: the page may load nothing from another site (CONTENT_SECURITY_POLICY).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     # The enum hook is drf-spectacular's default; ours gives ?fields= responses components whose only
     # required property is the identity (config/api/schema.py).
