@@ -54,15 +54,15 @@ def login_locked_out(
     if minutes:
         message = ngettext(
             "Too many failed sign-ins for this e-mail address from your network. Sign-in is blocked for "
-            "%(minutes)d minute; try again then, or ask an admin of your organization to unlock it now.",
+            "%(minutes)d minute; try again then, or ask your custops administrator to unlock it now.",
             "Too many failed sign-ins for this e-mail address from your network. Sign-in is blocked for "
-            "%(minutes)d minutes; try again then, or ask an admin of your organization to unlock it now.",
+            "%(minutes)d minutes; try again then, or ask your custops administrator to unlock it now.",
             minutes,
         ) % {"minutes": minutes}
     else:
         message = _(
-            "Too many failed sign-ins for this e-mail address from your network. Sign-in is blocked until an "
-            "admin of your organization unlocks it."
+            "Too many failed sign-ins for this e-mail address from your network. Sign-in is blocked until your "
+            "custops administrator unlocks it."
         )
     username = (credentials or {}).get("username") or request.POST.get("username", "")
     form = EmailAuthenticationForm(request, initial={"username": username})
