@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_CUSTOMERS ?= 3000
 
-.PHONY: demo test lint pytest bench venv clean-demo serve messages
+.PHONY: demo test lint pytest bench venv clean-demo serve messages audit
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ lint: $(STAMP)
 
 pytest: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every package installed in the venv (runtime and tools) against PyPI's vulnerability data; --strict fails on a
+# package that could not be checked, so a silent gap is impossible.
+audit: $(STAMP)
+	$(VENV)/bin/pip-audit --strict --progress-spinner off --vulnerability-service pypi
 
 bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)

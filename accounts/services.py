@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import hashlib
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from accounts.models import ApiKey, ApiKeyScope, AuditLog, Membership, Organizat
 from accounts.signals import member_removed
 
 API_KEY_PREFIX = "cops"
+LOGIN_LOCKED_OUT = "login.locked_out"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -343,3 +347,41 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return key
+
+
+def login_lockout_record(*, email: str | None, ip_address: str | None, cooloff: datetime.timedelta) -> int:
+    """Tell every organization of the person whose sign-in just got locked, once per lockout; log it always.
+
+    A lockout says someone is guessing a member's password, which the organization's admins should be able to
+    see in the audit log. An address that matches nobody belongs to no organization: the log line (which never
+    holds the password) is then the only trace. Attempts refused during the cool-off send the same signal
+    again; an entry newer than the cool-off stands for them. Returns how many audit entries were written.
+    """
+    logger.warning("Sign-in locked for %s from %s after repeated failures.", email or "(no e-mail)", ip_address)
+    user = User.objects.filter(email=(email or "").strip().lower()).first() if email else None
+    if user is None:
+        return 0
+    since = timezone.now() - cooloff
+    written = 0
+    for membership in Membership.objects.filter(user=user).select_related("organization"):
+        org = membership.organization
+        already = (
+            AuditLog.objects.for_org(org)
+            .filter(action=LOGIN_LOCKED_OUT, object_type="user", object_id=str(user.pk), created_at__gte=since)
+            .exists()
+        )
+        if not already:
+            audit_record(
+                org=org,
+                actor=Actor(label="sign-in lockout"),
+                action=LOGIN_LOCKED_OUT,
+                object_type="user",
+                object_id=str(user.pk),
+                after={
+                    "email": user.email,
+                    "ip_address": ip_address,
+                    "cooloff_minutes": cooloff // datetime.timedelta(minutes=1),
+                },
+            )
+            written += 1
+    return written

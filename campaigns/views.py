@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.decorators import organization_required, role_required
 from accounts.permissions import MARKETING_WRITERS, may_export_customer_pii
@@ -42,6 +42,7 @@ def _can_write(request: HttpRequest) -> bool:
     return request.membership.role in MARKETING_WRITERS
 
 
+@require_safe
 @organization_required
 def campaign_list(request: HttpRequest) -> HttpResponse:
     campaigns = list(selectors.campaigns_list(org=request.organization))
@@ -114,6 +115,7 @@ def campaign_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _save(request, campaign)
 
 
+@require_safe
 @organization_required
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(request, pk)
@@ -171,6 +173,7 @@ class _Echo:
         return value
 
 
+@require_safe
 @organization_required
 def campaign_export(request: HttpRequest, pk: int) -> HttpResponse:
     """The campaign's list (variants only, never the hold-out) as CSV for SMS, ads or call tools."""

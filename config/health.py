@@ -34,6 +34,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 OK, ERROR, STALE, NOT_CONFIGURED = "ok", "error", "stale", "not configured"
 #: Checks whose error makes readiness answer 503.
@@ -59,11 +60,13 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
 
 
+@require_safe
 @never_cache
 def liveness(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@require_safe
 @never_cache
 def readiness(request: HttpRequest) -> JsonResponse:
     checks = readiness_checks()

@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from config.api.urls import api_v1_patterns
+from config.api_docs import ApiDocsView
 from config.error_views import api_not_found
+from config.favicon import favicon
 from config.health import health, liveness, readiness
 from config.observability.views import metrics
 from reporting.home import home
@@ -23,9 +25,10 @@ urlpatterns = [
     path("health/live/", liveness, name="health-live"),
     path("health/ready/", readiness, name="health-ready"),
     path("metrics", metrics, name="metrics"),
+    path("favicon.ico", favicon, name="favicon"),
     path("api/v1/", include((api_v1_patterns, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     # Last of the API: a path under /api/ that no resource matched is a JSON 404, not the HTML page. Only paths
     # ending in "/" match here, so APPEND_SLASH still redirects "/api/v1/customers" to its resource.
     re_path(r"^api/(?:.*/)?$", api_not_found, name="api-not-found"),

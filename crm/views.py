@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.decorators import organization_required, role_required
 from accounts.permissions import FOLLOW_UP_WRITERS
@@ -50,6 +50,7 @@ def _can_follow_up(request: HttpRequest) -> bool:
     return request.membership.role in FOLLOW_UP_WRITERS
 
 
+@require_safe
 @organization_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     org = request.organization
@@ -134,6 +135,7 @@ def _customer_context(
     }
 
 
+@require_safe
 @organization_required
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer_or_404(request, pk)
@@ -202,6 +204,7 @@ def customer_task_add(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(request, "crm/_tasks.html", context)
 
 
+@require_safe
 @organization_required
 def task_inbox(request: HttpRequest) -> HttpResponse:
     """The ops inbox. Without parameters: my open tasks (everyone's for read-only roles, who own none)."""

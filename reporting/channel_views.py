@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_safe
 
 from accounts.decorators import organization_required
 from crm.models import Channel
@@ -97,6 +98,7 @@ def _advice_rows(plan: channel_budget.BudgetPlan, currency: str) -> list[dict]:
     ]
 
 
+@require_safe
 @organization_required
 def channel_report(request: HttpRequest) -> HttpResponse:
     """League table (sortable on the server), quadrant chart, the 70/30 split and the budget recommendation."""
@@ -174,6 +176,7 @@ def _month_chart(months: list, title, label, attribute: str, unit: str, currency
     )
 
 
+@require_safe
 @organization_required
 def channel_detail(request: HttpRequest, code: str) -> HttpResponse:
     """One channel's monthly trend (last twelve months) and its current recommendation."""

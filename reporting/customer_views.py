@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_safe
 
 from accounts.decorators import organization_required
 from accounts.permissions import MARKETING_WRITERS
@@ -125,6 +126,7 @@ def _value_chart(bins: list[dict], currency: str) -> dict:
     )
 
 
+@require_safe
 @organization_required
 def customer_value(request: HttpRequest) -> HttpResponse:
     org = request.organization

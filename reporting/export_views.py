@@ -21,6 +21,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
 
 from accounts.decorators import organization_required
 from accounts.models import Organization
@@ -491,6 +492,7 @@ def _attachment(response: HttpResponse, filename: str) -> HttpResponse:
     return response
 
 
+@require_safe
 @organization_required
 def table_export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
     """One report table as CSV or XLSX, with the filters of the page it came from."""
@@ -586,6 +588,7 @@ def executive_report(*, org: Organization) -> exports.ExecutiveReport:
     )
 
 
+@require_safe
 @organization_required
 def executive_pdf(request: HttpRequest) -> HttpResponse:
     """The executive report as a PDF: KPIs with their definitions, trends, channels and open alerts."""

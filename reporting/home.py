@@ -24,6 +24,7 @@ from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from accounts.decorators import organization_required
 from accounts.models import Organization, Role, User
@@ -246,6 +247,7 @@ def _marketing_blocks(org: Organization, *, segments: int, campaigns: int) -> di
     }
 
 
+@require_safe
 @organization_required
 def home(request: HttpRequest) -> HttpResponse:
     org, user, role = request.organization, request.user, request.membership.role

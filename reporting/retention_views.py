@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
 
 from accounts.decorators import organization_required
 from accounts.models import Organization
@@ -164,6 +165,7 @@ def _churn_alert_threshold(org: Organization) -> Decimal | None:
     return rule.threshold if rule is not None else None
 
 
+@require_safe
 @organization_required
 def retention_report(request: HttpRequest) -> HttpResponse:
     """Churn trend vs target, D1/D7/D30, cohort curves and heatmap (filterable by channel), link to at-risk."""

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.decorators import organization_required, role_required
 from accounts.permissions import ADMINS, ALERT_ACKNOWLEDGERS
@@ -71,6 +71,7 @@ KPI_GROUPS = (
 )
 
 
+@require_safe
 @organization_required
 def job_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
@@ -85,6 +86,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_safe
 @organization_required
 def kpi_overview(request: HttpRequest) -> HttpResponse:
     """The executive overview: headline KPIs with their change and sparkline, targets, movers, channel figures."""
@@ -95,6 +97,7 @@ def _choice(value: str, choices) -> str:
     return value if value in choices else ""
 
 
+@require_safe
 @organization_required
 def score_list(request: HttpRequest) -> HttpResponse:
     org = request.organization
@@ -150,6 +153,7 @@ def _calibration_chart(buckets: list[dict]) -> dict:
     )
 
 
+@require_safe
 @organization_required
 def clv_model_report(request: HttpRequest) -> HttpResponse:
     reports = ClvModelReport.objects.for_org(request.organization).order_by("-as_of")
@@ -206,6 +210,7 @@ def _render_alerts(request: HttpRequest, bound: tuple[str, AlertRuleForm] | None
     )
 
 
+@require_safe
 @organization_required
 def alert_list(request: HttpRequest) -> HttpResponse:
     return _render_alerts(request)

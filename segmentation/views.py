@@ -22,7 +22,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.decorators import organization_required, role_required
 from accounts.models import Organization
@@ -126,6 +126,7 @@ def sparkline(sizes: list[SegmentSize], *, width: int = 120, height: int = 28, p
 # List ----------------------------------------------------------------------------------------------------------
 
 
+@require_safe
 @organization_required
 def segment_list(request: HttpRequest) -> HttpResponse:
     org = request.organization
@@ -269,6 +270,7 @@ def _explanation(org: Organization, segment: Segment, normalized: dict | None, q
     return {"query": query, "customer": customer, "matched": tree["matched"], "nodes": nodes}
 
 
+@require_safe
 @organization_required
 def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     org = request.organization

@@ -7,7 +7,12 @@ every ``/api/v1/`` list and detail route and every page (admin, static, i18n and
 
 * no response of B's contains the marker;
 * every detail route given A's row answers 404 to every method it offers, and A's rows stay as they were;
-* B posting A's own representations never creates a row of B that points at a row of A.
+* B posting A's own representations never creates a row of B that points at a row of A;
+* exports are read as a person would open them (CSV text, every XLSX cell, the PDF's text), not as bytes;
+* the signed links in customers' e-mails (open pixel, click redirect, unsubscribe), which carry no
+  organization of their own, refuse altered tokens and tokens minted for another purpose, and change nothing;
+* the Django admin (every URL of every registered model, A's rows included) answers B's admin, whether staff
+  or not, with its login page and nothing of A: it is for the platform's superusers alone (config/admin.py).
 
 A route this file cannot exercise (an unknown URL kwarg, a view without a model, a model whose row cannot
 be built) fails its test with a message saying what to add here, rather than being skipped.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import io
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,7 +30,9 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.apps import apps
+from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.core import signing
 from django.db import models
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -312,13 +320,40 @@ def world(db) -> World:
     return World(org_a, org_b, member_a, admin_b, rows_a, key_a, key_b)
 
 
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def readable_text(response) -> str:
+    """What a person would read in the response: the text of a page or CSV, every cell of an XLSX workbook,
+    the text of a PDF. Compressed formats hide a marker from a search of the raw bytes."""
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    content_type = response.headers.get("Content-Type", "")
+    if content_type.startswith(XLSX_CONTENT_TYPE) and response.status_code == 200:
+        from openpyxl import load_workbook
+
+        workbook = load_workbook(io.BytesIO(body), read_only=True)
+        return "\n".join(
+            str(cell)
+            for sheet in workbook.worksheets
+            for row in sheet.iter_rows(values_only=True)
+            for cell in row
+            if cell is not None
+        )
+    if content_type.startswith("application/pdf") and response.status_code == 200:
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(body))
+        return "\n".join(page.extract_text() or "" for page in reader.pages) + str(reader.metadata or "")
+    return body.decode(errors="replace")
+
+
 def assert_no_marker(response, what: str, sent: tuple[str, ...] = ()) -> None:
     """No marker in the body or redirect, once the values B itself sent (echoed in forms, errors) are removed.
 
     Each text field of A carries a different marked value, so a leaked row still shows through.
     """
     assert response.status_code < 500, f"{what}: {response.status_code}"
-    text = (response.content.decode(errors="replace") + response.headers.get("Location", "")).lower()
+    text = (readable_text(response) + response.headers.get("Location", "")).lower()
     for value in sent:
         text = text.replace(value.lower(), "")
     position = text.find(MARKER)
@@ -470,4 +505,107 @@ def test_page_with_another_organizations_id_gives_404(world, route):
     sent = tuple(str(value) for value in kwargs.values())  # the 404 page may echo the path B typed
     assert_no_marker(get, f"GET {url}", sent=sent)
     assert_no_marker(post, f"POST {url}", sent=sent)
+    assert world.snapshot_a() == before
+
+
+# Exports -----------------------------------------------------------------------------------------------------
+
+EXPORT_ROUTES = [r for r in PAGE_ROUTES if r.pattern.endswith((".csv", ".xlsx", ".pdf"))]
+
+
+def test_every_export_format_is_swept_and_read_as_a_person_reads_it(world):
+    """The sweep above reaches each export; here, A's own downloads show that reading them finds the marker.
+
+    (Only exports of rows A's generic seed makes readable: the report snapshots' JSON is marker-filled, not real.)
+    """
+    assert {route.pattern.rsplit(".", 1)[1] for route in EXPORT_ROUTES} == {"csv", "xlsx", "pdf"}
+    assert {"reporting:export-scores-xlsx", "reporting:export-executive-pdf", "campaigns:campaign-export"} <= {
+        route.name for route in EXPORT_ROUTES
+    }
+    client_a = Client()
+    client_a.force_login(world.member_a)
+    for name in ("reporting:export-scores-csv", "reporting:export-scores-xlsx", "reporting:export-executive-pdf"):
+        response = client_a.get(reverse(name))
+        assert response.status_code == 200, f"{name}: {response.status_code}"
+        assert MARKER in readable_text(response).lower(), f"{name} as A should show A's marked rows"
+
+
+# Signed links in customers' e-mails ---------------------------------------------------------------------------
+
+
+def _signed_link_urls(delivery_id: int) -> dict[str, list[str]]:
+    """For each public route: tokens that must not work (altered, or minted for another of the three purposes)."""
+    open_token = signing.Signer(salt="campaigns.open").sign(str(delivery_id))
+    unsubscribe_token = signing.Signer(salt="campaigns.unsubscribe").sign(str(delivery_id))
+    click_token = signing.dumps({"d": delivery_id, "u": "https://example.com/"}, salt="campaigns.click", compress=True)
+    forged = signing.Signer(key="not-the-secret-key-0123456789", salt="campaigns.unsubscribe").sign(str(delivery_id))
+    altered = unsubscribe_token[:-1] + ("A" if unsubscribe_token[-1] != "A" else "B")
+    return {
+        "campaigns:track-open": [unsubscribe_token, click_token, forged, altered],
+        "campaigns:track-click": [open_token, unsubscribe_token, click_token[:-1] + "x", forged],
+        "campaigns:unsubscribe": [open_token, click_token, forged, altered],
+    }
+
+
+def test_the_signed_link_routes_are_the_only_public_ones_left_out_and_all_are_swept_here():
+    names = {route.name for route in _walk(get_resolver().url_patterns)}
+    assert not SIGNED_LINK_ROUTES & names
+    assert set(_signed_link_urls(1)) == SIGNED_LINK_ROUTES
+
+
+def test_signed_links_refuse_altered_and_cross_purpose_tokens_and_show_nothing(world):
+    delivery = world.rows_a[apps.get_model("campaigns.Delivery")]
+    before = world.snapshot_a()
+    client = Client()
+    for name, tokens in _signed_link_urls(delivery.pk).items():
+        for token in tokens:
+            url = reverse(name, args=[token])
+            for method in ("get", "post"):
+                response = getattr(client, method)(url)
+                if name == "campaigns:track-open":
+                    assert response["Content-Type"] == "image/gif", url  # the pixel never tells
+                else:
+                    assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code}"
+                assert_no_marker(response, f"{method.upper()} {url}", sent=(token,))
+    assert world.snapshot_a() == before
+
+
+# The Django admin ---------------------------------------------------------------------------------------------
+
+
+def admin_urls(world: World) -> list[str]:
+    """Every admin page: the index, each app's index, and each registered model's list, add, and (for A's row
+    of that model, where the sweep has one) change, history and delete pages."""
+    urls = [reverse("admin:index")]
+    for model in admin.site._registry:
+        opts = model._meta
+        urls.append(reverse("admin:app_list", args=[opts.app_label]))
+        urls += [reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}") for view in ("changelist", "add")]
+        row = world.rows_a.get(model) or (world.org_a if model is Organization else None)
+        if model is User:
+            row = world.member_a
+        if row is not None:
+            urls += [
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=[row.pk])
+                for view in ("change", "history", "delete")
+            ]
+    return list(dict.fromkeys(urls))
+
+
+@pytest.mark.parametrize("staff", [False, True], ids=["B's admin", "B's admin with staff status"])
+def test_the_django_admin_is_closed_to_organization_admins(world, staff):
+    world.admin_b.is_staff = staff
+    world.admin_b.save(update_fields=["is_staff"])
+    client = world.page_client_of_b()
+    login = reverse("admin:login")
+    before = world.snapshot_a()
+    urls = admin_urls(world)
+    assert len(urls) > 20 and any("/customer/" in url for url in urls)
+    for url in urls:
+        for method in ("get", "post"):
+            response = getattr(client, method)(url, {"name": "written by B"})
+            assert response.status_code == 302 and response["Location"].startswith(login), (
+                f"{method.upper()} {url}: {response.status_code} {response.get('Location')}"
+            )
+            assert_no_marker(response, f"{method.upper()} {url}", sent=(url,))
     assert world.snapshot_a() == before

@@ -121,7 +121,8 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
         "formatters": {"default": {"()": formatter}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["context"]}},
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "WARNING"}},
+        # django-axes reports every sign-in at INFO; its warnings (failures, lockouts) are the ones worth keeping.
+        "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
     }
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from config.observability import metrics as metric_registry
 
 
+@require_safe
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     """404 while ``CUSTOPS_METRICS_TOKEN`` is unset (metrics are off), 403 without ``Bearer <token>``."""

@@ -5,11 +5,13 @@ local-memory cache (the "embedded default"), so a newcomer needs nothing but Pyt
 ``DATABASE_URL`` and ``REDIS_URL`` switches to PostgreSQL and Redis without touching code.
 """
 
+import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 from config.observability.logs import logging_config
@@ -41,6 +43,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
+    "csp",
     "accounts",
     "webhooks",
     "crm",
@@ -54,6 +58,8 @@ MIDDLEWARE = [
     # Outermost: the request id, the latency metric and the request log cover every other layer's work.
     "config.observability.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.security_headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -66,6 +72,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Stores the answers of API writes sent with an Idempotency-Key (config/api/idempotency.py).
     "config.api.idempotency.IdempotencyMiddleware",
+    # Last, as django-axes asks: turns a sign-in refused by the lockout into the login page with its message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -95,16 +103,98 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# The axes backend comes first: it refuses a locked-out username and address before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in lockout (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one e-mail address from one client
+# address, that pair is refused for AXES_COOLOFF_TIME; a successful sign-in clears its failures. Counting per
+# pair, not per address alone, keeps one office behind a shared address from locking all its people out.
+# Failures are kept in the database (AccessAttempt), not the cache: every web process sees the same count
+# whatever the cache is (local memory in the demo is per process), a cache flush does not unlock anyone, and
+# the Django admin and `manage.py axes_reset_username` can show and clear them.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("CUSTOPS_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("CUSTOPS_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The login form posts the e-mail address as "username" (Django's AuthenticationForm), whatever USERNAME_FIELD is.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+# Attempts made while locked out do not push the end of the cool-off further away: a person who retries in good
+# faith gets in when the page said they would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "accounts.client_address.client_ip_address"
+# Successful sign-ins are not logged by axes (the table would grow without bound); failures are, until reset.
+AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner in every management command's output.
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# How many reverse proxies in front of the web processes append to X-Forwarded-For (0: clients connect directly).
+# The client's address is read that many entries from the right, so a client cannot choose its own by sending
+# the header itself.
+CUSTOPS_TRUSTED_PROXY_COUNT = env.int("CUSTOPS_TRUSTED_PROXY_COUNT", default=0)
+
+# Sessions: a signed-in session lasts CUSTOPS_SESSION_HOURS from sign-in (a working day by default), in a cookie
+# scripts cannot read and other sites' forms do not carry. The CSRF token reaches htmx and the API docs through
+# the page, never the cookie, so that cookie is out of scripts' reach too. (Secure flags: production.py.)
+SESSION_COOKIE_AGE = env.int("CUSTOPS_SESSION_HOURS", default=12) * 60 * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+# No address of ours (customer ids, search terms in the URL) goes to another site in the Referer header; pages we
+# open do not get a handle on ours (window.opener); nobody frames us (also frame-ancestors in the CSP below).
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Browser features no page of ours uses, switched off (config/security_headers.py).
+CUSTOPS_PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+
+# Content Security Policy (django-csp) on every response: scripts, styles, fonts and requests from this site only,
+# no inline script or style (templates keep theirs in static/ files), no plugins, and no page of ours inside
+# another site's frame. The API docs page keeps to it too (config/api_docs.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    },
+}
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
@@ -284,6 +374,8 @@ SPECTACULAR_SETTINGS = {
         "ImportKindEnum": "crm.models.ImportKind",
     },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from the public validator: the page may load nothing from another site (CONTENT_SECURITY_POLICY).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     # The enum hook is drf-spectacular's default; ours gives ?fields= responses components whose only
     # required property is the identity (config/api/schema.py).

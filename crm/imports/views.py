@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.decorators import organization_required, role_required
 from accounts.permissions import CRM_WRITERS
@@ -64,6 +64,7 @@ def _can_import(request: HttpRequest) -> bool:
     return request.membership.role in CRM_WRITERS
 
 
+@require_safe
 @organization_required
 def import_list(request: HttpRequest) -> HttpResponse:
     form = ImportUploadForm()
@@ -128,6 +129,7 @@ def _progress(job: ImportJob) -> ImportProgress | None:
     return ImportProgress(**state) if state else None
 
 
+@require_safe
 @organization_required
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(request, pk)
@@ -157,6 +159,7 @@ def import_start(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("crm:import-detail", pk=job.pk)
 
 
+@require_safe
 @organization_required
 def import_rejections_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     job = _job_or_404(request, pk)

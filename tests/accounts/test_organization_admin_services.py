@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.test import Client
+from django.urls import reverse
 
 from accounts.models import AuditLog, Membership, Role, User
 from accounts.services import (
@@ -44,7 +45,10 @@ def test_invite_creates_an_account_and_the_emailed_link_lets_the_person_choose_a
         {"new_password1": "a-fresh-passphrase-42", "new_password2": "a-fresh-passphrase-42"},
     )
     assert response.status_code == 302
-    assert client.login(email="new.person@example.com", password="a-fresh-passphrase-42")
+    signed_in = client.post(
+        reverse("accounts:login"), {"username": "new.person@example.com", "password": "a-fresh-passphrase-42"}
+    )
+    assert signed_in.status_code == 302 and signed_in["Location"] == reverse("home")
 
 
 def test_invite_adds_an_existing_account_without_creating_another(org, other_org, member_factory):

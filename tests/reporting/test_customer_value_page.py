@@ -72,7 +72,7 @@ def test_the_rfm_grid_shows_the_apis_customers_and_value_per_cell(client, member
 
     grid = re.search(r'<table class="compact" id="rfm-grid">(.*?)</table>', body, re.DOTALL).group(1)
     cells = re.findall(
-        r'<td style="--heat: ([0-9.]+)" data-r="(\d)" data-f="(\d)">'
+        r'<td data-heat="([0-9.]+)" data-r="(\d)" data-f="(\d)">'
         r'<span class="cell-customers">(.*?)</span><small class="cell-value">(.*?)</small></td>',
         grid,
     )
