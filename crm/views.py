@@ -162,7 +162,7 @@ def customer_export(request: HttpRequest, pk: int) -> HttpResponse:
 def customer_erase(request: HttpRequest, pk: int) -> HttpResponse:
     """The confirmation step of an erasure (GET), and the erasure itself once confirmed (POST)."""
     customer = _customer_or_404(request, pk)
-    form = CustomerEraseForm(request.POST or None)
+    form = CustomerEraseForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             privacy.customer_erase(
