@@ -451,7 +451,7 @@ class PurgeOutcome:
 
 
 def events_purge_expired(
-    *, org: Organization, now: datetime.datetime, max_batches: int = PURGE_MAX_BATCHES
+    *, org: Organization, now: datetime.datetime, max_batches: int | None = None
 ) -> tuple[int, bool]:
     """Delete the organization's events older than its ``event_retention_days``; none when it keeps them forever.
 
@@ -464,7 +464,7 @@ def events_purge_expired(
     cutoff = now - datetime.timedelta(days=org.event_retention_days)
     expired = Event.objects.for_org(org).filter(occurred_at__lt=cutoff)
     deleted = 0
-    for _batch in range(max_batches):
+    for _batch in range(max_batches or PURGE_MAX_BATCHES):
         ids = list(expired.values_list("pk", flat=True)[:EVENT_PURGE_BATCH])
         if not ids:
             return deleted, False
@@ -480,7 +480,7 @@ def retention_purge(
     *,
     org: Organization,
     now: datetime.datetime | None = None,
-    max_batches: int = PURGE_MAX_BATCHES,
+    max_batches: int | None = None,
     actor: Actor = SYSTEM,
 ) -> PurgeOutcome:
     """The daily purge of one organization: expired customer events and old webhook history, audit-logged.
@@ -489,6 +489,7 @@ def retention_purge(
     opens, clicks, unsubscribes) that its results and uplift are computed from, and they hold no free-form data.
     """
     now = now or timezone.now()
+    max_batches = max_batches or PURGE_MAX_BATCHES
     outcome = PurgeOutcome()
     outcome.events, more_events = events_purge_expired(org=org, now=now, max_batches=max_batches)
     webhook_counts, more_webhooks = webhook_history_purge(org=org, now=now, max_batches=max_batches)
