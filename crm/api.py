@@ -444,7 +444,8 @@ class CustomerViewSet(BulkUpsertMixin, OrganizationModelViewSet):
     select_related = ("channel", "owner")
 
     def perform_create(self, serializer) -> None:
-        serializer.instance = services.customer_create(
+        create = type(self).create_service
+        serializer.instance = create(
             org=self.organization,
             actor=actor_for_request(self.request),
             consent_source=ConsentSource.API,
@@ -452,8 +453,9 @@ class CustomerViewSet(BulkUpsertMixin, OrganizationModelViewSet):
         )
 
     def perform_update(self, serializer) -> None:
+        update = type(self).update_service
         try:
-            serializer.instance = services.customer_update(
+            serializer.instance = update(
                 customer=serializer.instance,
                 actor=actor_for_request(self.request),
                 consent_source=ConsentSource.API,
