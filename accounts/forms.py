@@ -34,6 +34,7 @@ class OrganizationSettingsForm(ServiceErrorsForm, forms.ModelForm):
             "quiet_hours_start",
             "quiet_hours_end",
             "viewers_export_customer_pii",
+            "event_retention_days",
         ]
         help_texts = {
             "churn_window_days": _("A customer with no purchase for longer than this counts as churned."),

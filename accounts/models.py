@@ -82,6 +82,11 @@ class User(AbstractUser):
         return self.get_full_name() or self.email
 
 
+#: Shortest event retention an organization may choose: D1/D7/D30 retention and "did … within N days" segment
+#: rules read a month of events.
+MIN_EVENT_RETENTION_DAYS = 30
+
+
 class Organization(models.Model):
     """A tenant. The scoring defaults of the playbook (DESIGN.md §1, §4) live here so each can be changed."""
 
@@ -151,6 +156,13 @@ class Organization(models.Model):
             "When off, members with the viewer role still read every report, but their exports leave out names, "
             "e-mail addresses and phone numbers, and they cannot download campaign contact lists."
         ),
+    )
+    event_retention_days = models.PositiveIntegerField(
+        _("keep customer events for (days)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_EVENT_RETENTION_DAYS), MaxValueValidator(36500)],
+        help_text=_("Events older than this are deleted every night; empty keeps them forever. At least 30 days."),
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 

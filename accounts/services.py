@@ -251,6 +251,7 @@ ORGANIZATION_SETTINGS = {
     "quiet_hours_start",
     "quiet_hours_end",
     "viewers_export_customer_pii",
+    "event_retention_days",
 }
 
 

@@ -209,10 +209,15 @@ class SuppressionReason(models.TextChoices):
     UNSUBSCRIBE = "unsubscribe", _("Unsubscribed")
     COMPLAINT = "complaint", _("Spam complaint")
     MANUAL = "manual", _("Added by hand")
+    ERASURE = "erasure", _("Customer erased (address kept as a keyed hash)")
 
 
 class Suppression(TenantModel):
-    """An address that receives no campaign e-mail, whichever customer row carries it."""
+    """An address that receives no campaign e-mail, whichever customer row carries it.
+
+    The address of an erased customer is stored as ``crm.privacy.hashed_email`` ("hmac-sha256:…"), never in
+    clear; sending compares each recipient's address in both forms.
+    """
 
     email = models.CharField(_("e-mail"), max_length=254)
     reason = models.CharField(_("reason"), max_length=12, choices=SuppressionReason.choices)

@@ -58,7 +58,8 @@ from campaigns.models import (
     Variant,
 )
 from campaigns.selectors import eligible_audience, message_context, tier_of
-from crm.models import Customer
+from crm.models import ConsentSource, Customer
+from crm.privacy import hashed_email
 from crm.services import customer_update
 from segmentation.models import Segment, Tier
 from webhooks.models import EventType
@@ -593,7 +594,14 @@ def _claim(campaign: Campaign, ids: Iterable[int], now: datetime.datetime) -> tu
         if not rows:
             return [], 0
         emails = {row.customer.email for row in rows if row.customer.email}
-        suppressed = set(Suppression.objects.for_org(org).filter(email__in=emails).values_list("email", flat=True))
+        # Erased people's addresses are suppressed as keyed hashes: an address imported again still matches.
+        hashed = {hashed_email(org, email): email for email in emails}
+        suppressed = {
+            hashed.get(address, address)
+            for address in Suppression.objects.for_org(org)
+            .filter(email__in=[*emails, *hashed])
+            .values_list("email", flat=True)
+        }
         capped: set[int] = set()
         if org.campaign_frequency_cap:
             capped = set(
@@ -775,7 +783,9 @@ def suppression_create(*, org: Organization, actor: Actor, email: str, reason: s
     suppression = suppression_add(org=org, email=address, reason=reason, detail=str(detail or ""))
     if reason in (SuppressionReason.COMPLAINT, SuppressionReason.UNSUBSCRIBE):
         for customer in Customer.objects.for_org(org).filter(email=address, consent_email=True):
-            customer_update(customer=customer, actor=actor, consent_email=False)
+            customer_update(
+                customer=customer, actor=actor, consent_email=False, consent_source=ConsentSource.SUPPRESSION
+            )
     audit_record(org=org, actor=actor, action="suppression.create", instance=suppression, after={"reason": reason})
     return suppression
 
@@ -1143,7 +1153,9 @@ def delivery_unsubscribe(*, delivery: Delivery, now: datetime.datetime | None = 
     customer = delivery.customer
     actor = Actor(label="unsubscribe link")
     if customer.consent_email:
-        customer_update(customer=customer, actor=actor, consent_email=False)
+        customer_update(
+            customer=customer, actor=actor, consent_email=False, consent_source=ConsentSource.UNSUBSCRIBE_LINK
+        )
     if customer.email:
         suppression_add(
             org=delivery.organization, email=customer.email, reason=SuppressionReason.UNSUBSCRIBE, delivery=delivery

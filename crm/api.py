@@ -7,14 +7,23 @@ another organization's row is reported as unknown, never used.
 
 from __future__ import annotations
 
+from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
-from rest_framework import serializers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import permissions, serializers
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from accounts.models import User
-from accounts.permissions import FOLLOW_UP_WRITERS
+from accounts.models import ApiKey, User
+from accounts.permissions import (
+    ADMINS,
+    FOLLOW_UP_WRITERS,
+    OrganizationPermission,
+    may_export_customer_pii,
+    role_for_request,
+)
 from config.api.base import (
     OrganizationModelViewSet,
     OrganizationScopedRelatedField,
@@ -22,9 +31,21 @@ from config.api.base import (
     actor_for_request,
     refuse_null_characters,
 )
-from crm import filters, services
+from config.api.errors import refused_change_as_conflict
+from crm import filters, privacy, services
 from crm.imports.bulk import MAX_BULK_RECORDS, bulk_upsert
-from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
+from crm.models import (
+    Channel,
+    ChannelSpend,
+    ConsentChange,
+    ConsentSource,
+    Customer,
+    Event,
+    Feedback,
+    Note,
+    Order,
+    Task,
+)
 
 
 class MemberEmailField(serializers.SlugRelatedField):
@@ -116,9 +137,36 @@ class CustomerSerializer(StrictSerializerMixin, serializers.ModelSerializer):
             "consent_sms_at",
             "tags",
             "attributes",
+            "erased_at",
         ]
-        read_only_fields = ["id", "updated_at", "consent_email_at", "consent_sms_at"]
+        read_only_fields = ["id", "updated_at", "consent_email_at", "consent_sms_at", "erased_at"]
         validators = []
+
+
+class ConsentChangeSerializer(serializers.ModelSerializer):
+    """One change of a customer's consent: channel, granted or withdrawn, where it came from, who, when."""
+
+    class Meta:
+        model = ConsentChange
+        fields = ["id", "customer", "channel", "granted", "source", "actor_label", "at"]
+        read_only_fields = fields
+
+
+class CustomerEraseSerializer(StrictSerializerMixin, serializers.Serializer):
+    confirm = serializers.BooleanField(
+        help_text=_("Must be true: erasure removes the person's data for good and cannot be undone.")
+    )
+
+
+class CustomerEraserPermission(permissions.BasePermission):
+    """Erasure cannot be undone: people need the admin role; API keys need the write scope (checked before)."""
+
+    message = _("Only the organization's admins may erase customers.")
+
+    def has_permission(self, request, view) -> bool:
+        if isinstance(request.auth, ApiKey):
+            return True
+        return role_for_request(request._request) in ADMINS
 
 
 class OrderSerializer(StrictSerializerMixin, CustomerReferenceMixin, serializers.ModelSerializer):
@@ -319,6 +367,7 @@ CUSTOMER_EXAMPLE = {
     "consent_sms_at": None,
     "tags": ["vip", "shanghai"],
     "attributes": {"city": "Shanghai"},
+    "erased_at": None,
 }
 ORDER_EXAMPLE = {
     "id": 99017,
@@ -393,6 +442,87 @@ class CustomerViewSet(BulkUpsertMixin, OrganizationModelViewSet):
     delete_service = services.customer_delete
     instance_argument = "customer"
     select_related = ("channel", "owner")
+
+    def perform_create(self, serializer) -> None:
+        create = type(self).create_service
+        serializer.instance = create(
+            org=self.organization,
+            actor=actor_for_request(self.request),
+            consent_source=ConsentSource.API,
+            **serializer.validated_data,
+        )
+
+    def perform_update(self, serializer) -> None:
+        update = type(self).update_service
+        try:
+            serializer.instance = update(
+                customer=serializer.instance,
+                actor=actor_for_request(self.request),
+                consent_source=ConsentSource.API,
+                **serializer.validated_data,
+            )
+        except services.CustomerErasedError as exc:
+            # Well-formed, but the record's state refuses any change: a 409, as for a refused delete.
+            raise refused_change_as_conflict(exc) from exc
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description=_(
+                    "One JSON document with everything held about the person: profile, consent history, orders, "
+                    "events, feedback, notes, tasks, webhook events, scores, segments and campaign deliveries."
+                ),
+            )
+        }
+    )
+    @action(detail=True, methods=["get"], url_path="export", filter_backends=[], pagination_class=None)
+    def export(self, request, pk=None):
+        """Download everything held about this customer as JSON (streamed; the export is audit-logged)."""
+        membership = getattr(request._request, "membership", None)
+        if not isinstance(request.auth, ApiKey) and membership and not may_export_customer_pii(membership):
+            raise PermissionDenied(_("Your organization does not let viewers export customers' personal data."))
+        customer = self.get_object()
+        response = StreamingHttpResponse(
+            privacy.customer_export(customer=customer, actor=actor_for_request(request)),
+            content_type="application/json; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{privacy.export_filename(customer)}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @extend_schema(request=CustomerEraseSerializer, responses={200: CustomerSerializer})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="erase",
+        filter_backends=[],
+        pagination_class=None,
+        permission_classes=[OrganizationPermission, CustomerEraserPermission],
+    )
+    def erase(self, request, pk=None):
+        """Erase the person (admins; cannot be undone): identity removed, orders and scores kept for the figures.
+
+        Erasing an erased customer again changes nothing and answers the same.
+        """
+        customer = self.get_object()
+        body = CustomerEraseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        customer = privacy.customer_erase(
+            customer=customer, actor=actor_for_request(request), confirm=body.validated_data["confirm"]
+        )
+        return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data)
+
+
+class ConsentChangeViewSet(OrganizationModelViewSet):
+    """The consent history of customers (read-only): every grant and withdrawal, filter by ``customer``."""
+
+    model = ConsentChange
+    ordering_fields = ("at",)
+    updated_field = "at"  # append-only
+    serializer_class = ConsentChangeSerializer
+    filterset_class = filters.ConsentChangeFilter
+    http_method_names = ["get", "head", "options"]
 
 
 @extend_schema_view(

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from config.api.base import as_utc
-from crm.models import Channel, ChannelSpend, Customer, Event, Feedback, Note, Order, Task
+from crm.models import Channel, ChannelSpend, ConsentChange, Customer, Event, Feedback, Note, Order, Task
 from crm.selectors import customer_text_match, with_tag
 
 #: Ids are bigint columns; a larger number would overflow inside the database driver.
@@ -144,6 +144,16 @@ class FeedbackFilter(django_filters.FilterSet):
 
     class Meta:
         model = Feedback
+        fields = []
+
+
+class ConsentChangeFilter(django_filters.FilterSet):
+    customer = IdFilter(field_name="customer_id")
+    channel = django_filters.ChoiceFilter(choices=ConsentChange._meta.get_field("channel").choices)
+    source = django_filters.ChoiceFilter(choices=ConsentChange._meta.get_field("source").choices)
+
+    class Meta:
+        model = ConsentChange
         fields = []
 
 

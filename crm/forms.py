@@ -22,6 +22,13 @@ class NoteForm(ServiceErrorsForm):
     )
 
 
+class CustomerEraseForm(ServiceErrorsForm):
+    confirm = forms.BooleanField(
+        label=_("I understand that this person's data is removed for good and cannot be restored."),
+        error_messages={"required": _("Tick the box to confirm the erasure.")},
+    )
+
+
 class TaskForm(ServiceErrorsForm):
     title = forms.CharField(
         label=_("Title"),

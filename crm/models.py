@@ -143,6 +143,8 @@ class Customer(TouchOnSaveMixin, TenantModel):
     consent_sms_at = models.DateTimeField(_("SMS consent changed"), null=True, blank=True)
     tags = models.JSONField(_("tags"), default=list, blank=True)
     attributes = models.JSONField(_("custom attributes"), default=dict, blank=True)
+    #: When the person was erased (``crm.privacy.customer_erase``): the row stays for the figures, anonymous.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -164,7 +166,55 @@ class Customer(TouchOnSaveMixin, TenantModel):
         verbose_name_plural = _("customers")
 
     def __str__(self) -> str:
+        if self.erased_at is not None:
+            return str(_("Erased customer"))
         return self.name or self.email or self.external_id
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+
+class ConsentChannel(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    SMS = "sms", _("SMS")
+
+
+class ConsentSource(models.TextChoices):
+    PAGE = "page", _("Page")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+    UNSUBSCRIBE_LINK = "unsubscribe_link", _("Unsubscribe link")
+    SUPPRESSION = "suppression", _("Suppression (complaint or unsubscribe reported)")
+    ERASURE = "erasure", _("Erasure")
+    HISTORY_START = "history_start", _("State when consent history began")
+
+
+class ConsentChange(TenantModel):
+    """One change of a customer's consent to be contacted on a channel: the proof asked for by date and origin.
+
+    Append-only. Every path that changes ``Customer.consent_*`` writes one row per flag that really changed;
+    the ``consent_*_at`` columns on the customer keep only the latest change.
+    """
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="consent_changes"
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=ConsentChannel.choices)
+    granted = models.BooleanField(_("granted"))
+    source = models.CharField(_("source"), max_length=20, choices=ConsentSource.choices)
+    actor_label = models.CharField(_("changed by"), max_length=200, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["organization", "customer", "at"], name="consentchange_org_customer_at")]
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
+
+    def __str__(self) -> str:
+        state = "granted" if self.granted else "withdrawn"
+        return f"{self.channel} {state} at {self.at:%Y-%m-%d} ({self.source})"
 
 
 class OrderStatus(models.TextChoices):
@@ -221,6 +271,8 @@ class Event(TouchOnSaveMixin, TenantModel):
             models.Index(fields=["organization", "customer", "occurred_at"], name="event_org_customer_date"),
             models.Index(fields=["organization", "name", "occurred_at"], name="event_org_name_date"),
             models.Index(fields=["organization", "updated_at", "id"], name="event_org_updated"),
+            # The retention purge deletes by age in batches (crm.privacy.events_purge_expired).
+            models.Index(fields=["organization", "occurred_at"], name="event_org_occurred"),
         ]
         verbose_name = _("event")
         verbose_name_plural = _("events")

@@ -13,6 +13,7 @@ from django.db.models.expressions import RawSQL
 from accounts.models import Organization, User
 from crm.models import (
     Channel,
+    ConsentChange,
     Customer,
     Event,
     Feedback,
@@ -128,6 +129,11 @@ def customer_events(*, customer: Customer) -> QuerySet[Event]:
 
 def customer_feedback(*, customer: Customer) -> QuerySet[Feedback]:
     return Feedback.objects.for_org(customer.organization_id).filter(customer=customer)
+
+
+def customer_consent_changes(*, customer: Customer) -> QuerySet[ConsentChange]:
+    """The customer's consent history, newest first."""
+    return ConsentChange.objects.for_org(customer.organization_id).filter(customer=customer).order_by("-at", "-id")
 
 
 def customer_notes(*, customer: Customer) -> QuerySet[Note]:

@@ -24,6 +24,9 @@ from crm import validation
 from crm.models import (
     Channel,
     ChannelSpend,
+    ConsentChange,
+    ConsentChannel,
+    ConsentSource,
     Customer,
     Event,
     Feedback,
@@ -55,6 +58,14 @@ def _check_same_org(org: Organization, field: str, obj: Any, model: type[models.
     if obj.organization_id != org.pk:
         raise ValidationError(
             {field: [_("Unknown %(field)s: it does not exist in this organization.") % {"field": field}]}
+        )
+
+
+def _check_not_erased(field: str, customer: Any) -> None:
+    """Nothing new is recorded about an erased person: a new order, event, answer, note or task would undo it."""
+    if isinstance(customer, Customer) and customer.erased_at is not None:
+        raise ValidationError(
+            {field: [_("This customer was erased; nothing new can be recorded about them.")]},
         )
 
 
@@ -299,6 +310,10 @@ def _clean_customer_changes(org: Organization, changes: dict[str, Any]) -> dict[
     return changes
 
 
+#: The consent flag of each channel of ``ConsentChange``.
+CONSENT_CHANNELS = {"consent_email": ConsentChannel.EMAIL, "consent_sms": ConsentChannel.SMS}
+
+
 def _consent_stamper(customer: Customer, changes: dict[str, Any]):
     """Record when each consent flag changes: proof of consent is asked for by date, not by flag."""
     was = {flag: getattr(customer, flag) for flag in CONSENT_FLAGS}
@@ -312,29 +327,79 @@ def _consent_stamper(customer: Customer, changes: dict[str, Any]):
     return stamp
 
 
-def customer_create(*, org: Organization, actor: Actor, **fields: Any) -> Customer:
+def default_consent_source(actor: Actor) -> str:
+    """Where a consent change came from when the caller does not say: an API key writes through the API."""
+    return ConsentSource.API if actor.api_key is not None else ConsentSource.PAGE
+
+
+def consent_changes_record(
+    *, customer: Customer, was: dict[str, bool], source: str, actor: Actor
+) -> list[ConsentChange]:
+    """One ``ConsentChange`` per flag whose stored value differs from ``was`` (the values before the write)."""
+    changes = [
+        ConsentChange(
+            organization_id=customer.organization_id,
+            customer=customer,
+            channel=channel,
+            granted=getattr(customer, flag),
+            source=source,
+            actor_label=actor.display[:200],
+            at=getattr(customer, f"{flag}_at") or timezone.now(),
+        )
+        for flag, channel in CONSENT_CHANNELS.items()
+        if getattr(customer, flag) != was[flag]
+    ]
+    return ConsentChange.objects.bulk_create(changes)
+
+
+class CustomerErasedError(ValidationError):
+    """A change refused because the customer was erased: the request may be fine, the record's state is not."""
+
+
+def _refuse_erased(customer: Customer) -> None:
+    if customer.erased_at is not None:
+        raise CustomerErasedError(
+            {
+                "customer": [
+                    _("This customer was erased: the record is kept anonymous for the figures and cannot change.")
+                ]
+            }
+        )
+
+
+def customer_create(*, org: Organization, actor: Actor, consent_source: str | None = None, **fields: Any) -> Customer:
     """Create a customer; without an ``external_id`` one is generated so every customer can be imported against."""
     fields = _clean_customer_changes(org, fields)
     if not fields.get("external_id"):
         fields["external_id"] = f"cust-{uuid.uuid4().hex[:16]}"
     customer = Customer(organization=org)
+    was = {flag: getattr(customer, flag) for flag in CONSENT_FLAGS}
     stamp = _consent_stamper(customer, fields)
     _apply(customer, fields)
     stamp(customer)
     with transaction.atomic():
         _save(customer, actor=actor, action="customer.create")
+        consent_changes_record(
+            customer=customer, was=was, source=consent_source or default_consent_source(actor), actor=actor
+        )
         event_emit(org=org, event_type=EventType.CUSTOMER_CREATED, payload=customer_webhook_payload(customer))
     return customer
 
 
-def customer_update(*, customer: Customer, actor: Actor, **changes: Any) -> Customer:
+def customer_update(*, customer: Customer, actor: Actor, consent_source: str | None = None, **changes: Any) -> Customer:
+    """Change a customer; ``consent_source`` says where a consent change came from (default: page or API)."""
+    _refuse_erased(customer)
     changes = _clean_customer_changes(customer.organization, changes)
     if "external_id" in changes and not changes["external_id"]:
         raise ValidationError({"external_id": [_("The external id cannot be empty.")]})
     stamp = _consent_stamper(customer, changes)
     before = {name: getattr(customer, name, None) for name in changes}
+    was = {flag: getattr(customer, flag) for flag in CONSENT_FLAGS}
     with transaction.atomic():
         _update(customer, changes, actor=actor, action="customer.update", stamp=stamp)
+        consent_changes_record(
+            customer=customer, was=was, source=consent_source or default_consent_source(actor), actor=actor
+        )
         # Only what really changed: a PATCH that repeats the stored values tells integrations nothing.
         changed = sorted(name for name in changes if getattr(customer, name, None) != before[name])
         if changed:
@@ -380,6 +445,7 @@ ORDER_FIELDS = {"external_id", "customer", "ordered_at", "amount", "currency", "
 def _clean_order_changes(org: Organization, changes: dict[str, Any]) -> dict[str, Any]:
     _unknown_fields(changes, ORDER_FIELDS)
     _check_same_org(org, "customer", changes.get("customer"), Customer)
+    _check_not_erased("customer", changes.get("customer"))
     _check_same_org(org, "channel", changes.get("channel"), Channel)
     validation.check_business_datetime("ordered_at", changes.get("ordered_at"))
     _clean_strings(changes, ("external_id", "status"))
@@ -441,6 +507,7 @@ def event_create(
     properties: dict | None = None,
 ) -> Event:
     _check_same_org(org, "customer", customer, Customer)
+    _check_not_erased("customer", customer)
     validation.check_business_datetime("occurred_at", occurred_at)
     fields = {"name": name}
     _clean_strings(fields, ("name",))
@@ -471,6 +538,7 @@ def feedback_create(
 ) -> Feedback:
     """Record a survey answer. NPS is always 0–10; CSAT runs from 1 to the survey's own maximum."""
     _check_same_org(org, "customer", customer, Customer)
+    _check_not_erased("customer", customer)
     validation.check_business_datetime("answered_at", answered_at)
     if kind == FeedbackKind.NPS:
         if scale_max not in (None, NPS_SCALE_MAX):
@@ -505,6 +573,7 @@ def feedback_delete(*, feedback: Feedback, actor: Actor) -> None:
 def note_create(*, org: Organization, actor: Actor, customer: Customer, body: str) -> Note:
     """Add a note by the acting person (an API key writes notes without an author)."""
     _check_same_org(org, "customer", customer, Customer)
+    _check_not_erased("customer", customer)
     body = validation.clean_text("body", body, max_length=NOTE_MAX_LENGTH)
     if not body:
         raise ValidationError({"body": [_("Write something in the note.")]})
@@ -522,6 +591,7 @@ TASK_FIELDS = {"customer", "title", "description", "owner", "due_date", "status"
 def _clean_task_changes(org: Organization, changes: dict[str, Any]) -> dict[str, Any]:
     _unknown_fields(changes, TASK_FIELDS)
     _check_same_org(org, "customer", changes.get("customer"), Customer)
+    _check_not_erased("customer", changes.get("customer"))
     _check_member(org, "owner", changes.get("owner"))
     _clean_strings(changes, ("title", "status"))
     if "description" in changes:

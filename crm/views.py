@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import F
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -21,17 +21,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.decorators import organization_required, role_required
-from accounts.permissions import FOLLOW_UP_WRITERS
+from accounts.permissions import ADMINS, FOLLOW_UP_WRITERS, may_export_customer_pii
 from accounts.selectors import organization_members
 from accounts.services import Actor
-from crm import selectors, services
-from crm.forms import CustomerFilterForm, NoteForm, TaskFilterForm, TaskForm
+from crm import privacy, selectors, services
+from crm.forms import CustomerEraseForm, CustomerFilterForm, NoteForm, TaskFilterForm, TaskForm
 from crm.models import Customer, Task, TaskStatus
 
 CUSTOMERS_PER_PAGE = 25
 TASKS_PER_PAGE = 50
 DETAIL_ROWS = 50
 DETAIL_CLOSED_TASKS = 10
+DETAIL_CONSENT_CHANGES = 20
 
 
 def _is_fragment_request(request: HttpRequest) -> bool:
@@ -130,7 +131,9 @@ def _customer_context(
         **_tasks_context(customer),
         "note_form": note_form or NoteForm(),
         "task_form": task_form or _task_form(request),
-        "can_follow_up": _can_follow_up(request),
+        "consent_changes": selectors.customer_consent_changes(customer=customer)[:DETAIL_CONSENT_CHANGES],
+        "can_follow_up": _can_follow_up(request) and not customer.is_erased,
+        "can_erase": request.membership.role in ADMINS,
         "detail_rows": DETAIL_ROWS,
     }
 
@@ -140,6 +143,40 @@ def _customer_context(
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer_or_404(request, pk)
     return _render(request, "crm/customer_detail.html", _customer_context(request, customer))
+
+
+@require_safe
+@organization_required
+def customer_export(request: HttpRequest, pk: int) -> HttpResponse:
+    """Download everything held about the customer as one JSON file (streamed; audit-logged)."""
+    customer = _customer_or_404(request, pk)
+    if not may_export_customer_pii(request.membership):
+        raise PermissionDenied(_("Your organization does not let viewers export customers' personal data."))
+    response = StreamingHttpResponse(
+        privacy.customer_export(customer=customer, actor=Actor(user=request.user)),
+        content_type="application/json; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{privacy.export_filename(customer)}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@role_required(ADMINS)
+def customer_erase(request: HttpRequest, pk: int) -> HttpResponse:
+    """The confirmation step of an erasure (GET), and the erasure itself once confirmed (POST)."""
+    customer = _customer_or_404(request, pk)
+    form = CustomerEraseForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            privacy.customer_erase(
+                customer=customer, actor=Actor(user=request.user), confirm=form.cleaned_data["confirm"]
+            )
+        except ValidationError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, _("The customer's personal data was erased; orders and scores were kept."))
+            return redirect("crm:customer-detail", pk=customer.pk)
+    return render(request, "crm/customer_erase.html", {"customer": customer, "form": form})
 
 
 @role_required(FOLLOW_UP_WRITERS)

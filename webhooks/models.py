@@ -18,6 +18,7 @@ from accounts.tenancy import TenantModel
 class EventType(models.TextChoices):
     CUSTOMER_CREATED = "customer.created", _("Customer created")
     CUSTOMER_UPDATED = "customer.updated", _("Customer updated")
+    CUSTOMER_ERASED = "customer.erased", _("Customer erased (personal data removed)")
     ORDER_CREATED = "order.created", _("Order created")
     SEGMENT_ENTERED = "segment.entered", _("Customers entered a segment")
     SEGMENT_LEFT = "segment.left", _("Customers left a segment")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from accounts.models import Organization
-from webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
+from webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint, WebhookEvent
 
 #: Deliveries shown on the page, newest first.
 RECENT_DELIVERIES = 50
@@ -26,3 +28,25 @@ def deliveries_recent(*, org: Organization, limit: int = RECENT_DELIVERIES) -> l
     """The latest deliveries with their attempt logs, for the page."""
     attempts = WebhookDeliveryAttempt.objects.order_by("-attempted_at", "-id")
     return list(deliveries_list(org=org).prefetch_related(Prefetch("attempt_log", queryset=attempts))[:limit])
+
+
+def events_naming_customer(*, org: Organization | int, customer_id: int) -> QuerySet[WebhookEvent]:
+    """Stored events whose payload names one customer: their own record (``customer.id``), one of their orders
+    (``order.customer``), or a batched ``customer_ids`` list that holds them.
+
+    PostgreSQL answers the list case with jsonb containment; SQLite has none and looks inside the list with
+    ``json_each`` (as ``crm.selectors.with_tag`` does for tags).
+    """
+    customer_id = int(customer_id)
+    single = Q(payload__customer__id=customer_id) | Q(payload__order__customer=customer_id)
+    events = WebhookEvent.objects.for_org(org)
+    if connection.vendor == "postgresql":
+        return events.filter(single | Q(payload__customer_ids__contains=[customer_id]))
+    table = connection.ops.quote_name(WebhookEvent._meta.db_table)
+    column = connection.ops.quote_name(WebhookEvent._meta.get_field("payload").column)
+    listed = RawSQL(  # noqa: S611 (only quoted identifiers are interpolated; the id is a bound parameter)
+        f"EXISTS (SELECT 1 FROM json_each({table}.{column}, '$.customer_ids') AS item WHERE item.value = %s)",  # noqa: S608
+        [customer_id],
+        output_field=BooleanField(),
+    )
+    return events.filter(single | Q(listed))

@@ -674,3 +674,41 @@ def endpoint_test_send(*, endpoint: WebhookEndpoint, actor: Actor = SYSTEM) -> W
     audit_record(org=endpoint.organization, actor=actor, action="webhook_endpoint.test", instance=endpoint)
     _enqueue_after_commit([delivery.pk])
     return delivery
+
+
+# History ------------------------------------------------------------------------------------------------------
+
+#: Events deleted per statement by the history purge: their deliveries and attempts go with them (cascade).
+HISTORY_PURGE_BATCH = 1000
+
+
+def webhook_history_purge(
+    *, org: Organization, now: datetime.datetime, max_batches: int, batch_size: int = HISTORY_PURGE_BATCH
+) -> tuple[dict[str, int], bool]:
+    """Delete the organization's events older than ``WEBHOOK_HISTORY_DAYS`` with their deliveries and attempts.
+
+    Payloads carry customers' names and addresses, and the page and API only need recent history to debug a
+    receiver. An event that still has a pending delivery, or was redelivered within the window, stays until
+    that delivery is done and old. Works in batches of ``batch_size`` events, each in its own transaction so
+    locks stay short; returns the counts and whether rows remain after ``max_batches`` batches.
+    """
+    cutoff = now - datetime.timedelta(days=settings.WEBHOOK_HISTORY_DAYS)
+    expired = (
+        WebhookEvent.objects.for_org(org)
+        .filter(created_at__lt=cutoff)
+        .exclude(deliveries__status=DeliveryStatus.PENDING)
+        .exclude(deliveries__created_at__gte=cutoff)
+    )
+    counts = {"events": 0, "deliveries": 0, "attempts": 0}
+    for _batch in range(max_batches):
+        ids = list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return counts, False
+        with transaction.atomic():
+            _total, deleted = WebhookEvent.objects.filter(pk__in=ids).delete()
+        counts["events"] += deleted.get(WebhookEvent._meta.label, 0)
+        counts["deliveries"] += deleted.get(WebhookDelivery._meta.label, 0)
+        counts["attempts"] += deleted.get(WebhookDeliveryAttempt._meta.label, 0)
+        if len(ids) < batch_size:
+            return counts, False
+    return counts, expired.exists()

@@ -298,6 +298,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="20"),
         "options": {"expires": 55 * 60},
     },
+    # Daily: customer events older than each organization's event_retention_days, and webhook history older than
+    # WEBHOOK_HISTORY_DAYS, are deleted in bounded batches (crm.privacy.retention_purge), each purge audit-logged.
+    "privacy-retention-purge": {
+        "task": "crm.tasks.retention_purge_fanout",
+        "schedule": crontab(hour="3", minute="50"),
+        "options": {"expires": 23 * 60 * 60},
+    },
 }
 
 # Without a mail server (the demo), e-mail is written to files under var/sent-mail/, one file per connection.
@@ -330,6 +337,12 @@ WEBHOOK_RETRY_DUE_GRACE_SECONDS = env.int("WEBHOOK_RETRY_DUE_GRACE_SECONDS", def
 # Endpoint hosts that resolve to loopback, private, link-local, multicast or reserved addresses are refused (at
 # save and at send time: server-side request forgery). Only tests and local development may allow them.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+# Privacy (crm/privacy.py): webhook events, deliveries and attempts are kept this many days (payloads carry
+# customers' data); customer events as long as each organization's event_retention_days says. Erasure turns
+# e-mail addresses and external ids into keyed hashes with CUSTOPS_PRIVACY_HASH_KEY: keep it when SECRET_KEY
+# rotates, or erased addresses no longer match their suppression.
+WEBHOOK_HISTORY_DAYS = env.int("WEBHOOK_HISTORY_DAYS", default=30)
+CUSTOPS_PRIVACY_HASH_KEY = env("CUSTOPS_PRIVACY_HASH_KEY", default=SECRET_KEY)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization
 from accounts.services import Actor, audit_record
 from crm.imports.kinds import KINDS, CleanRow, ImportContext, RowError, write_batch
+from crm.models import ConsentSource
 
 MAX_BULK_RECORDS = 10_000
 
@@ -37,7 +38,12 @@ def bulk_upsert(
 ) -> dict[str, Any]:
     """Upsert up to ``MAX_BULK_RECORDS`` records; returns counts and a result per record, in request order."""
     spec = KINDS[kind]
-    context = ImportContext.for_org(org, create_missing_customers=create_missing_customers)
+    context = ImportContext.for_org(
+        org,
+        create_missing_customers=create_missing_customers,
+        consent_source=ConsentSource.API,
+        actor_label=actor.display,
+    )
     results: list[dict[str, Any]] = [{} for _ in records]
     pending: dict[tuple, CleanRow] = {}
     for index, record in enumerate(records):

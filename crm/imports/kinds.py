@@ -18,6 +18,7 @@ from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Organization
 from accounts.timekeeping import organization_time_zone
@@ -28,6 +29,9 @@ from crm.models import (
     Channel,
     ChannelKind,
     ChannelSpend,
+    ConsentChange,
+    ConsentChannel,
+    ConsentSource,
     Customer,
     Event,
     Feedback,
@@ -62,10 +66,26 @@ class ImportContext:
     now: datetime.datetime = field(default_factory=timezone.now)
     channel_ids: dict[str, int] = field(default_factory=dict)
     time_zone: datetime.tzinfo = datetime.UTC
+    #: Where consent changes written by this import come from, and who is named in the consent history.
+    consent_source: str = ConsentSource.IMPORT
+    actor_label: str = ""
 
     @classmethod
-    def for_org(cls, org: Organization, *, create_missing_customers: bool = False) -> ImportContext:
-        context = cls(org=org, create_missing_customers=create_missing_customers, time_zone=organization_time_zone(org))
+    def for_org(
+        cls,
+        org: Organization,
+        *,
+        create_missing_customers: bool = False,
+        consent_source: str = ConsentSource.IMPORT,
+        actor_label: str = "",
+    ) -> ImportContext:
+        context = cls(
+            org=org,
+            create_missing_customers=create_missing_customers,
+            time_zone=organization_time_zone(org),
+            consent_source=consent_source,
+            actor_label=actor_label[:200],
+        )
         context.reload_channels()
         return context
 
@@ -83,6 +103,8 @@ class CleanRow:
     #: Set by ``write_batch``: "created", "updated", "unchanged" or "rejected", and the row's id once written.
     outcome: str = ""
     record_id: int | None = None
+    #: Customers only: the stored e-mail consent before the write (False for a new customer).
+    consent_email_before: bool = False
 
 
 @dataclass
@@ -346,7 +368,15 @@ KINDS: dict[str, KindSpec] = {
 def _resolve_customers(rows: list[CleanRow], context: ImportContext, result: BatchResult) -> list[CleanRow]:
     """Attach ``customer_id`` to rows; unknown customers are rejected or, if asked, created bare."""
     wanted = {row.customer_external_id for row in rows}
-    known = dict(Customer.objects.for_org(context.org).filter(external_id__in=wanted).values_list("external_id", "id"))
+    known, erased = {}, set()
+    for external_id, pk, erased_at in (
+        Customer.objects.for_org(context.org)
+        .filter(external_id__in=wanted)
+        .values_list("external_id", "id", "erased_at")
+    ):
+        known[external_id] = pk
+        if erased_at is not None:
+            erased.add(external_id)
     missing = wanted - known.keys()
     if missing and context.create_missing_customers:
         Customer.objects.bulk_create(
@@ -366,6 +396,10 @@ def _resolve_customers(rows: list[CleanRow], context: ImportContext, result: Bat
         )
     resolved = []
     for row in rows:
+        if row.customer_external_id in erased:
+            row.outcome = "rejected"
+            result.rejected.append((row, "customer_external_id", str(ERASED_CUSTOMER_MESSAGE)))
+            continue
         customer_id = known.get(row.customer_external_id)
         if customer_id is None:
             row.outcome = "rejected"
@@ -385,6 +419,55 @@ def _resolve_customers(rows: list[CleanRow], context: ImportContext, result: Bat
     return resolved
 
 
+ERASED_CUSTOMER_MESSAGE = gettext_lazy("This customer was erased; nothing can be imported about them.")
+
+
+def _customer_rows_before(rows: list[CleanRow], context: ImportContext, result: BatchResult) -> list[CleanRow]:
+    """Keep rows of customers who were not erased, noting each existing customer's e-mail consent on the row.
+
+    One indexed query per batch. The consent read here is compared with the row after the write, so both write
+    paths (the ORM one and ``postgres_writer``) record consent history the same way.
+    """
+    stored = {
+        external_id: (consent_email, erased_at)
+        for external_id, consent_email, erased_at in Customer.objects.for_org(context.org)
+        .filter(external_id__in=[row.fields["external_id"] for row in rows])
+        .values_list("external_id", "consent_email", "erased_at")
+    }
+    kept = []
+    for row in rows:
+        consent_email, erased_at = stored.get(row.fields["external_id"], (False, None))
+        if erased_at is not None:
+            row.outcome = "rejected"
+            result.rejected.append((row, "external_id", str(ERASED_CUSTOMER_MESSAGE)))
+            continue
+        row.consent_email_before = consent_email
+        kept.append(row)
+    return kept
+
+
+def _record_consent_changes(rows: list[CleanRow], context: ImportContext) -> None:
+    """One ``ConsentChange`` per written row whose e-mail consent differs from before (new customers: from "no")."""
+    ConsentChange.objects.bulk_create(
+        [
+            ConsentChange(
+                organization=context.org,
+                customer_id=row.record_id,
+                channel=ConsentChannel.EMAIL,
+                granted=row.fields["consent_email"],
+                source=context.consent_source,
+                actor_label=context.actor_label,
+                at=context.now,
+            )
+            for row in rows
+            if row.outcome in ("created", "updated")
+            and "consent_email" in row.fields
+            and row.fields["consent_email"] != row.consent_email_before
+        ],
+        batch_size=1000,
+    )
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, datetime.datetime) and isinstance(b, datetime.datetime):
         return a == b
@@ -402,11 +485,13 @@ def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) ->
     result = BatchResult()
     if spec.refers_to_customer:
         rows = _resolve_customers(rows, context, result)
+    if spec.model is Customer:
+        rows = _customer_rows_before(rows, context, result)
     if not rows:
         return result
     if postgres_writer.can_upsert(spec):
         postgres_writer.upsert_batch(spec, rows, context, result)
-        _emit_webhooks(spec, rows, context)
+        _after_write(spec, rows, context)
         return result
     key_fields = spec.key_fields
 
@@ -461,8 +546,14 @@ def write_batch(spec: KindSpec, rows: list[CleanRow], context: ImportContext) ->
         spec.model.objects.bulk_update(to_update, sorted(updated_fields), batch_size=1000)
     result.created = len(to_create)
     result.updated = len(to_update)
-    _emit_webhooks(spec, rows, context)
+    _after_write(spec, rows, context)
     return result
+
+
+def _after_write(spec: KindSpec, rows: list[CleanRow], context: ImportContext) -> None:
+    if spec.model is Customer:
+        _record_consent_changes(rows, context)
+    _emit_webhooks(spec, rows, context)
 
 
 #: Webhook event types of rows an import or bulk write created or updated (other kinds send none).

@@ -314,7 +314,9 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None]
             job.encoding, job.delimiter = source.encoding, source.delimiter
             warnings.extend(_check_header(job, source.header))
             context = ImportContext.for_org(
-                job.organization, create_missing_customers=job.options.get("create_missing_customers", False)
+                job.organization,
+                create_missing_customers=job.options.get("create_missing_customers", False),
+                actor_label=job.created_by_label,
             )
 
             def report(rows: int) -> None:
