@@ -3,7 +3,7 @@
 An API user follows cursor pages of customers and scores, reads a customer, the KPIs and the segments; a page user
 signs in once and opens the home page, the executive overview, the customer list and the reports. Names group
 requests by route so the figures do not split per id. Environment: CUSTOPS_LOAD_API_KEY, CUSTOPS_LOAD_EMAIL,
-CUSTOPS_LOAD_PASSWORD.
+CUSTOPS_LOAD_PASSWORD, CUSTOPS_LOAD_MAX_REQUESTS.
 """
 
 from __future__ import annotations
@@ -12,12 +12,28 @@ import os
 import random
 import re
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between, events, task
 
 API_KEY = os.environ.get("CUSTOPS_LOAD_API_KEY", "")
 EMAIL = os.environ.get("CUSTOPS_LOAD_EMAIL", "")
 PASSWORD = os.environ.get("CUSTOPS_LOAD_PASSWORD", "")
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+#: The run stops after this many requests even if its time is not up: bounded in time (--run-time) and requests.
+MAX_REQUESTS = int(os.environ.get("CUSTOPS_LOAD_MAX_REQUESTS", "200000"))
+_sent = {"requests": 0}
+_environment: dict = {}
+
+
+@events.request.add_listener
+def _stop_after_max_requests(*, context=None, **kwargs) -> None:
+    _sent["requests"] += 1
+    if _sent["requests"] == MAX_REQUESTS and _environment.get("runner") is not None:
+        _environment["runner"].quit()
+
+
+@events.init.add_listener
+def _keep_environment(environment, **kwargs) -> None:
+    _environment["runner"] = environment.runner
 
 
 class ApiUser(HttpUser):
