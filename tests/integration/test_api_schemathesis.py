@@ -49,7 +49,7 @@ from config.wsgi import application
 from crm.demo import demo_organization_seed
 from crm.demo_data import simulate_demo
 from reporting import nightly
-from tests.integration.conftest import _need
+from tests.integration.conftest import require
 
 #: Generated requests per operation (positive and negative). 20 keeps the whole run at a few minutes on CI.
 MAX_EXAMPLES = int(os.environ.get("CUSTOPS_SCHEMATHESIS_EXAMPLES", "20"))
@@ -147,7 +147,7 @@ def seeded_api(django_db_setup, django_db_blocker) -> Iterator[dict[str, Any]]:
     operation leave their rows for the next, as on a live server.
     """
     with django_db_blocker.unblock():
-        _need(connection.vendor == "postgresql", "the API contract test needs DATABASE_URL=postgres://...")
+        require(connection.vendor == "postgresql", "the API contract test needs DATABASE_URL=postgres://...")
         try:
             key = _seed_organization()
             yield {"key": key, "ids": _collect_ids(key)}
