@@ -39,6 +39,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import advisory_locks
 from accounts.models import Organization
 from accounts.services import SYSTEM, Actor, audit_record
 from accounts.timekeeping import local_today, organization_time_zone
@@ -91,7 +92,7 @@ FREQUENCY_WINDOW = datetime.timedelta(days=7)
 #: Click links stop redirecting after a year: a leaked link must not stay a redirect for ever.
 CLICK_LINK_MAX_AGE = datetime.timedelta(days=365)
 #: First key of the PostgreSQL advisory lock that serialises frequency-cap claims per organization.
-CAP_LOCK_CLASS = 7301
+CAP_LOCK_CLASS = advisory_locks.CAMPAIGN_FREQUENCY_CAP
 
 
 # Editing -----------------------------------------------------------------------------------------------------

@@ -165,7 +165,12 @@ def _copy_postgresql(
     fields = {field.attname: field for field in model._meta.concrete_fields}
     column_sql = ", ".join(quote(fields[name].column) for name in columns)
     statement = f"COPY {quote(model._meta.db_table)} ({column_sql}) FROM STDIN"
-    with connection.connection.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+    # Wrapped, psycopg's own errors (a dropped connection mid-COPY) arrive as Django's, as from any query.
+    with (
+        connection.wrap_database_errors,
+        connection.connection.cursor() as cursor,
+        cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy,
+    ):
         for start in range(0, rows, chunk_rows):
             stop = min(start + chunk_rows, rows)
             copy.write(copy_text(columns, start, stop))

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, Error, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from accounts import advisory_locks
 from accounts.models import Organization
 from accounts.timekeeping import local_today, organization_time_zone
 from reporting import selectors
@@ -41,7 +41,7 @@ from segmentation.services import ScoresOutcome, compute_scores, scores_refresh,
 logger = logging.getLogger(__name__)
 
 #: First key of the PostgreSQL advisory lock (the second is the organization id).
-NIGHTLY_LOCK_NAMESPACE = 7301
+NIGHTLY_LOCK_NAMESPACE = advisory_locks.NIGHTLY_RUN
 
 #: Database errors that may clear on their own; a run that hits one is recorded as failed, then retried.
 RETRYABLE_DATABASE_ERRORS = (OperationalError, InterfaceError)
@@ -277,49 +277,48 @@ def _organization_lock(org: Organization) -> Iterator[bool]:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [NIGHTLY_LOCK_NAMESPACE, org.pk])
             except Error:
-                logger.warning("could not release the nightly lock of %s; its connection is gone, and it too", org.slug)
-
-
-def _nightly_lock_free(org_id: int) -> bool:
-    """Whether no session holds the organization's nightly lock, i.e. no run of it is alive (PostgreSQL only).
-
-    The run's session holds it from before its row exists until after its outcome is saved, and PostgreSQL lets it
-    go the moment the worker's connection dies (SIGKILL, OOM, a lost host, a database restart). Reading
-    ``pg_locks`` takes no lock itself. On SQLite nothing can be told: False.
-    """
-    if connection.vendor != "postgresql":
-        return False
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s"
-            " AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
-            [NIGHTLY_LOCK_NAMESPACE, org_id],
-        )
-        return cursor.fetchone()[0]
+                # Its connection is gone (and the lock with it), or it sits in an aborted transaction: closing it
+                # is the one sure way not to keep the organization's lock for the connection's whole life.
+                logger.warning("could not release the nightly lock of %s; closing the connection", org.slug)
+                connection.close()
 
 
 def abandon_stale_runs(*, now: datetime.datetime, org: Organization | None = None) -> int:
     """Mark nightly runs whose worker is gone as failed ("abandoned"); returns how many. All organizations if none.
 
     A worker killed by the time limit, the OOM killer or a deploy never records its outcome, so without this
-    the row would say "running" forever and block the day's re-run. On PostgreSQL a run is known dead as soon as
-    nobody holds its organization's lock; elsewhere only once it has outlived Celery's hard time limit.
+    the row would say "running" forever and block the day's re-run. On PostgreSQL a run is dead exactly when
+    nobody holds its organization's lock: the run's session takes it before its row exists and lets it go after
+    its outcome is saved, and PostgreSQL drops it with the connection of a worker that dies. The test sits in
+    the UPDATE itself, so a run that starts while the sweep runs cannot be caught between a check and the write.
+    On SQLite only the hard time limit tells.
     """
-    running = JobRun.objects.filter(kind=NIGHTLY, status=JobStatus.RUNNING)
-    if org is not None:
-        running = running.for_org(org)
-    abandoned = Q(started_at__lt=stale_before(now))
-    orphan_org_ids = [
-        org_id for org_id in running.values_list("organization_id", flat=True).distinct() if _nightly_lock_free(org_id)
-    ]
-    if orphan_org_ids:
-        abandoned |= Q(organization_id__in=orphan_org_ids)
-    count = running.filter(abandoned).update(
-        status=JobStatus.FAILED,
-        finished_at=now,
-        updated_at=now,
-        error=gettext("abandoned: the worker stopped before finishing"),
-    )
+    error = gettext("abandoned: the worker stopped before finishing")
+    if connection.vendor != "postgresql":
+        running = JobRun.objects.filter(kind=NIGHTLY, status=JobStatus.RUNNING, started_at__lt=stale_before(now))
+        if org is not None:
+            running = running.for_org(org)
+        count = running.update(status=JobStatus.FAILED, finished_at=now, updated_at=now, error=error)
+    else:
+        table = JobRun._meta.db_table
+        held = advisory_locks.HELD_SQL.format(namespace="%s", key=f"{table}.organization_id")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET status = %s, finished_at = %s, updated_at = %s, error = %s"  # noqa: S608
+                f" WHERE kind = %s AND status = %s AND ({'organization_id = %s' if org else 'TRUE'})"
+                f" AND NOT EXISTS ({held})",
+                [
+                    JobStatus.FAILED,
+                    now,
+                    now,
+                    error,
+                    NIGHTLY,
+                    JobStatus.RUNNING,
+                    *([org.pk] if org else []),
+                    NIGHTLY_LOCK_NAMESPACE,
+                ],
+            )
+            count = cursor.rowcount
     if count:
         logger.warning("marked %s nightly run(s) abandoned by their worker as failed", count)
     return count

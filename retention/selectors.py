@@ -36,7 +36,9 @@ def _empty(columns: dict[str, str]) -> pd.DataFrame:
 def copy_frame(query: str, params: list, columns: dict[str, str]) -> pd.DataFrame:
     """Run ``query`` through ``COPY ... TO STDOUT`` and parse the text stream with pandas' C reader."""
     buffer = io.BytesIO()
-    with connection.cursor() as cursor:
+    # The raw psycopg cursor raises psycopg's own errors; wrapped, a dropped connection is Django's
+    # OperationalError like everywhere else (and the nightly run is retried for it).
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
         with raw.copy(f"COPY ({query}) TO STDOUT", params) as copy:
             for chunk in copy:

@@ -259,9 +259,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-# Seconds before Redis gives a task that a worker took but never acknowledged (the worker was SIGKILLed, its
-# host lost) to another worker. Keep it above the longest retry countdown, or a waiting retry is delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)}
+# Seconds before Redis gives a task that a worker took but never acknowledged (the worker was SIGKILLed, its host
+# lost) to another worker. It must exceed the longest wait a worker holds a message for: the longest task, the
+# longest retry countdown (webhooks: 1 h) and the longest ETA (campaign batches wait out quiet hours, up to 11 h);
+# otherwise the message is delivered again while still waiting. Work a dead worker left is picked up sooner by the
+# beat sweeps (docs/reliability.md), so a long timeout costs nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=12 * 60 * 60)}
 CELERY_BEAT_SCHEDULE = {
     # Hourly: each organization's run starts once its chosen hour (Organization.nightly_hour, its own time zone)
     # has come, and only once per day. A fanout still queued when the next one is sent is dropped, so a backlog

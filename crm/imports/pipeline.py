@@ -26,8 +26,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import advisory_locks
 from accounts.models import Organization
 from accounts.services import Actor, audit_record
+from config.cache import cache_reachable
 from crm.imports.kinds import KINDS, BatchResult, CleanRow, ImportContext, RowError, write_batch
 from crm.imports.reading import CsvFormatError, CsvRow, open_csv
 from crm.models import ImportJob, ImportKind, ImportRejection, ImportStatus
@@ -44,7 +46,9 @@ PROGRESS_EVERY_ROWS = 2000
 PROGRESS_TTL_SECONDS = 24 * 3600
 #: First key of the PostgreSQL advisory lock a running job holds (the second is the job id): while a session
 #: holds it, the job's worker is alive; PostgreSQL drops it with the connection of a worker that died.
-IMPORT_LOCK_NAMESPACE = 7302
+IMPORT_LOCK_NAMESPACE = advisory_locks.IMPORT_JOB
+#: A job whose worker died this many times is run no more: it is marked failed instead of queued again.
+MAX_RESTARTS = 3
 
 
 def import_storage_dir(org: Organization) -> Path:
@@ -293,8 +297,12 @@ def _rows(
     report(counts.total)
 
 
+class _ClaimLostError(Exception):
+    """Another worker holds the job (its lock is taken, or the job was handed to someone else): leave it."""
+
+
 def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None] | None = None) -> ImportJob:
-    """Run a queued job to the end; rows either all commit or, if anything crashes, none do."""
+    """Run a queued job to the end; its rows and its outcome either all commit or, if anything crashes, none do."""
     now = timezone.now()
     # Claim the job in one conditional update: a message delivered twice (a worker lost, the queue re-sent by the
     # stale-job sweep) finds it running or finished and leaves it to its first taker.
@@ -307,7 +315,6 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None]
     job.status = ImportStatus.RUNNING
     job.started_at = now
     started = time.perf_counter()
-    counts = _Counts()
     warnings: list[str] = []
     try:
         with open_csv(job.stored_path) as source:
@@ -327,22 +334,37 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None]
                 if progress is not None:
                     progress(state)
 
+            # The rows, the outcome, its audit entry and its ``import.finished`` event commit together, under the
+            # job's lock: a worker dying anywhere before the commit leaves nothing, one dying after it leaves a
+            # finished job, and no moment exists where the rows are in but the job still says "running".
             with transaction.atomic():
                 _hold_liveness_lock(job)
+                counts = _Counts()
                 _rows(job, source, context, counts, report)
+                _set_outcome(job, counts, warnings, ImportStatus.SUCCEEDED)
+                _finish(job, started)
+            return job
+    except _ClaimLostError:
+        logger.warning("import job %s is held by another worker; leaving it", job.pk)
+        job.refresh_from_db()
+        return job
     except CsvFormatError as exc:
-        job.status = ImportStatus.FAILED
         job.error = str(exc)
-        counts = _Counts()
     except Exception as exc:
         logger.exception("import job %s failed", job.pk)
-        job.status = ImportStatus.FAILED
         job.error = _("The import stopped with an internal error (%(error)s); nothing of this file was saved.") % {
             "error": type(exc).__name__
         }
-        counts = _Counts()
-    else:
-        job.status = ImportStatus.SUCCEEDED
+    _set_outcome(job, _Counts(), warnings, ImportStatus.FAILED)
+    try:
+        with transaction.atomic():
+            _finish(job, started)
+    except _ClaimLostError:
+        job.refresh_from_db()
+    return job
+
+
+def _set_outcome(job: ImportJob, counts: _Counts, warnings: list[str], status: str) -> None:
     if counts.repeated:
         warnings.append(
             _(
@@ -350,19 +372,19 @@ def import_job_run(*, job: ImportJob, progress: Callable[[ImportProgress], None]
             )
             % {"count": counts.repeated, "lines": ", ".join(str(line) for line in counts.repeated_lines)}
         )
+    job.status = status
     job.rows_total = counts.total
     job.rows_created, job.rows_updated, job.rows_unchanged = counts.created, counts.updated, counts.unchanged
     job.rows_rejected = counts.rejected
     job.warnings = warnings
     job.finished_at = timezone.now()
-    # The outcome and its ``import.finished`` event commit together (delivery is queued on commit): a worker
-    # dying in between can no longer leave a finished import that no receiver hears about.
-    with transaction.atomic():
-        _finish(job, started)
-    return job
 
 
 def _finish(job: ImportJob, started: float) -> None:
+    """Save the outcome, if the job is still this run's (same claim), with its audit entry and webhook event."""
+    current = ImportJob.objects.select_for_update().filter(pk=job.pk).values_list("status", "started_at").first()
+    if current != (ImportStatus.RUNNING, job.started_at):
+        raise _ClaimLostError
     job.save()
     audit_record(
         org=job.organization,
@@ -411,10 +433,15 @@ def rejections_csv_rows(job: ImportJob) -> Iterator[list[str]]:
 
 
 def _hold_liveness_lock(job: ImportJob) -> None:
-    """Take the job's advisory lock for the rest of the transaction that writes its rows (PostgreSQL only)."""
+    """Take the job's advisory lock for the rest of the transaction that writes its rows (PostgreSQL only).
+
+    Held by someone else, the job is another worker's (a copy of its message reached this one): raise.
+    """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_NAMESPACE, job.pk])
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_NAMESPACE, job.pk])
+            if not cursor.fetchone()[0]:
+                raise _ClaimLostError
 
 
 def _import_alive(job: ImportJob, *, silent_since: float) -> bool:
@@ -432,8 +459,28 @@ def _import_alive(job: ImportJob, *, silent_since: float) -> bool:
                 [IMPORT_LOCK_NAMESPACE, job.pk],
             )
             return cursor.fetchone()[0]
+    if not cache_reachable():
+        return True  # progress cannot be read: assume alive rather than run the job twice
     state = cache.get(progress_cache_key(job.pk))
     return bool(state and state.get("at", 0) >= silent_since)
+
+
+def _give_up(job: ImportJob, *, now: datetime.datetime, restarts: int) -> None:
+    error = _(
+        "The worker stopped %(count)d times while importing this file (out of memory?); nothing of it was saved. "
+        "Split the file and import the parts."
+    ) % {"count": restarts + 1}
+    if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, started_at=job.started_at).update(
+        status=ImportStatus.FAILED, error=error, finished_at=now, updated_at=now
+    ):
+        logger.error("import job %s killed its worker %s times; marked failed", job.pk, restarts + 1)
+        audit_record(
+            org=job.organization,
+            actor=Actor(label="cleanup"),
+            action="import.finish",
+            instance=job,
+            after={"status": ImportStatus.FAILED, "restarts": restarts},
+        )
 
 
 def import_job_enqueue(job_id: int) -> bool:
@@ -477,10 +524,16 @@ def import_jobs_requeue_stale(*, silent_for: datetime.timedelta) -> list[int]:
     for job in ImportJob.objects.filter(status=ImportStatus.RUNNING, started_at__lt=cutoff):
         if _import_alive(job, silent_since=cutoff.timestamp()):
             continue
-        if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
-            status=ImportStatus.QUEUED, updated_at=now
+        restarts = int(job.options.get("restarts", 0)) + 1
+        if restarts > MAX_RESTARTS:
+            # A file that kills its worker every time (out of memory) would otherwise be re-run for ever.
+            _give_up(job, now=now, restarts=restarts - 1)
+            continue
+        options = {**job.options, "restarts": restarts}
+        if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, started_at=job.started_at).update(
+            status=ImportStatus.QUEUED, updated_at=now, options=options
         ):
-            logger.warning("import job %s went silent; queued again", job.pk)
+            logger.warning("import job %s went silent; queued again (restart %s)", job.pk, restarts)
             requeued.append(job.pk)
     waiting = ImportJob.objects.filter(status=ImportStatus.QUEUED, started_at__isnull=False, updated_at__lt=cutoff)
     for job_id in waiting.values_list("pk", flat=True):

@@ -7,6 +7,7 @@ import time
 
 from django.db import connection, models
 
+from accounts import advisory_locks
 from accounts.models import Organization
 from reporting import nightly
 from reporting.models import ChannelMetric, CohortCell, CustomerMixSnapshot, KpiSnapshot
@@ -59,10 +60,13 @@ def nightly_results(org: Organization) -> dict[str, list]:
 
 
 def nightly_lock_held(org_id: int) -> bool:
+    """Whether a session holds the organization's nightly lock in this test's database."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s"
-            " AND granted)",
-            [nightly.NIGHTLY_LOCK_NAMESPACE, org_id],
+            f"SELECT EXISTS ({advisory_locks.HELD_SQL.format(namespace='%s', key='%s')})",
+            [
+                nightly.NIGHTLY_LOCK_NAMESPACE,
+                org_id,
+            ],
         )
         return cursor.fetchone()[0]

@@ -5,8 +5,8 @@ for a few seconds and started again, while a worker is in the middle of one orga
 fails with a retryable database error, Celery retries it on a new connection once the server is back, and the
 result equals an undisturbed run of the same data in another organization.
 
-This restarts the server the whole suite uses (a Debian cluster, as CI has): run it as root, where
-``pg_ctlcluster`` works; elsewhere it skips, and under CI=true it fails.
+This restarts the server the whole suite uses (a Debian cluster, as CI has), so it runs only under CI=true or with
+CUSTOPS_RESTART_POSTGRES=1, as root, where ``pg_ctlcluster`` works; under CI=true a missing cluster is a failure.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _cluster() -> tuple[str, str] | None:
         return None
     port = str(connection.settings_dict["PORT"] or 5432)
     for conf in sorted(Path("/etc/postgresql").glob("*/*/postgresql.conf")):
-        if any(line.split("#")[0].replace(" ", "") == f"port={port}" for line in conf.read_text().splitlines()):
+        if any("".join(line.split("#")[0].split()) == f"port={port}" for line in conf.read_text().splitlines()):
             return conf.parent.parent.name, conf.parent.name
     return None
 
@@ -58,6 +58,10 @@ def test_a_database_restart_mid_run_is_retried_to_the_undisturbed_result(real_se
     from crm.demo import demo_organization_seed
     from crm.demo_data import simulate_demo
 
+    if os.environ.get("CI") != "true" and os.environ.get("CUSTOPS_RESTART_POSTGRES") != "1":
+        pytest.skip(
+            "restarts the PostgreSQL server every session shares: runs in CI, or with CUSTOPS_RESTART_POSTGRES=1"
+        )
     cluster = _cluster()
     require(cluster is not None, "restarting PostgreSQL needs root and a Debian cluster (pg_ctlcluster)")
     version, name = cluster

@@ -106,3 +106,47 @@ def test_confirming_while_the_broker_is_down_keeps_the_job_queued_for_the_sweep(
     assert tried == [job.pk]
     job.refresh_from_db()
     assert job.status == ImportStatus.QUEUED and job.started_at is not None
+
+
+def test_a_job_that_kills_its_worker_every_time_is_given_up_after_a_few_restarts(org, tmp_path, monkeypatch):
+    sent: list[int] = []
+    monkeypatch.setattr(pipeline, "import_job_enqueue", sent.append)
+    job = _job(org, tmp_path, "HUGE")
+    cache.delete(pipeline.progress_cache_key(job.pk))
+    for restart in range(1, pipeline.MAX_RESTARTS + 1):
+        ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, started_at=LONG_AGO)
+        assert pipeline.import_jobs_requeue_stale(silent_for=SILENCE) == [job.pk]
+        assert ImportJob.objects.get(pk=job.pk).options["restarts"] == restart
+
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, started_at=LONG_AGO)
+    assert pipeline.import_jobs_requeue_stale(silent_for=SILENCE) == []
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and "stopped 4 times" in job.error
+    assert len(sent) == pipeline.MAX_RESTARTS
+
+
+def test_a_run_whose_job_another_session_holds_leaves_it_alone(org, tmp_path):
+    if connection.vendor != "postgresql":
+        return  # the lock is PostgreSQL's; on SQLite the claim alone keeps a job to one run (tested above)
+    job = _job(org, tmp_path, "HELD")
+    with another_session_holds_lock(pipeline.IMPORT_LOCK_NAMESPACE, job.pk):
+        ran = pipeline.import_job_run(job=ImportJob.objects.get(pk=job.pk))
+    assert ran.status == ImportStatus.RUNNING  # claimed, then left to the lock's holder: no rows, no outcome
+    assert not Customer.objects.for_org(org).filter(external_id="HELD").exists()
+
+
+def test_an_outcome_is_not_saved_over_another_workers_claim(org, tmp_path, monkeypatch):
+    """The sweep handed the job to a second worker while the first was only slow: the first saves nothing."""
+    job = _job(org, tmp_path, "SLOW")
+    real_rows = pipeline._rows
+
+    def rows_then_lose_the_claim(job, *args, **kwargs):
+        real_rows(job, *args, **kwargs)
+        ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() + datetime.timedelta(seconds=1))
+
+    monkeypatch.setattr(pipeline, "_rows", rows_then_lose_the_claim)
+    pipeline.import_job_run(job=ImportJob.objects.get(pk=job.pk))
+
+    assert ImportJob.objects.get(pk=job.pk).status == ImportStatus.RUNNING  # the second worker's to finish
+    assert not Customer.objects.for_org(org).filter(external_id="SLOW").exists()  # the first one's rows rolled back
