@@ -120,3 +120,39 @@ def test_a_delivery_whose_worker_died_mid_attempt_is_sent_by_the_retry_due_task(
     assert delivery.status == DeliveryStatus.SUCCEEDED and delivery.attempts == 1
     [request] = receiver.requests
     assert request.headers["Custops-Event-Id"] == str(event.event_id)
+
+
+def test_a_worker_killed_mid_post_leaves_the_delivery_to_the_next_one_with_the_same_event_id(
+    org, receiver, real_services, start_process
+):
+    """SIGKILL while the receiver holds the request: the lease lapses, beat re-queues, a new worker sends it again."""
+    from config.celery_app import app
+
+    services.endpoint_create(org=org, url=receiver.url)
+    receiver.plan = [("sleep", 0.8)]  # the first request is answered late (within the 1 s timeout): time to kill
+    app.control.purge()
+    app.conf.task_always_eager = False
+    try:
+        first = start_celery_worker(start_process, {**real_services, **WORKER_SETTINGS}, "webhook-worker-1")
+        event = services.event_emit(org=org, event_type=EventType.ORDER_CREATED, payload={"order_ids": [7]})
+        deadline = time.monotonic() + 30
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert receiver.requests, first.output()[-3000:]
+        first.process.kill()  # mid-POST: the receiver has the request, the worker never sees the answer
+        first.process.wait(timeout=10)
+        delivery = WebhookDelivery.objects.get(event=event)
+        assert delivery.status == DeliveryStatus.PENDING  # nothing recorded it as sent
+
+        second = start_celery_worker(start_process, {**real_services, **WORKER_SETTINGS}, "webhook-worker-2")
+        time.sleep(3.5)  # the dead worker's lease (3 s here) lapses
+        tasks.retry_due.delay()  # what beat sends every minute
+        _wait_until_settled(second, timeout=60)
+    finally:
+        app.conf.task_always_eager = True
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    ids = [request.headers["Custops-Event-Id"] for request in receiver.requests]
+    assert ids == [str(event.event_id)] * 2  # sent twice, once per worker: the receiver de-duplicates by this id
+    assert len({request.body for request in receiver.requests}) == 1
