@@ -71,12 +71,33 @@ def main(*, quick: bool = False) -> list[dict]:
         seed_and_score(environment, customers, seed=SEED, org=ORG)
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("ANALYZE")
+        sizes = dict(
+            connection.execute(
+                "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname = ANY(%s)",
+                [["crm_customer", "crm_order", "crm_event", "segmentation_customerscore", "segmentation_scorechange"]],
+            ).fetchall()
+        )
+        sizes["database"] = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        rows = {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("crm_customer", "crm_order", "crm_event")
+        }
+    print("sizes (bytes):", sizes, "rows:", rows, flush=True)
     try:
         result = run_phases(environment, seconds=seconds)
     finally:
         if quick:
             drop_database(database)
-    result.update({"customers": customers, "users": USERS, "gunicorn_workers": WORKERS, "reused": reused})
+    result.update(
+        {
+            "customers": customers,
+            "users": USERS,
+            "gunicorn_workers": WORKERS,
+            "reused": reused,
+            "sizes_bytes": sizes,
+            "rows": rows,
+        }
+    )
     print()
     for line in markdown_lines(result):
         print(line)
@@ -89,7 +110,8 @@ def _api_key(environment: dict[str, str]) -> str:
         environment,
         quiet_stderr=True,
     )
-    return next(line for line in created["stdout"].splitlines() if line.startswith("cks_") or len(line) > 30).strip()
+    # The command prints the key alone on its second line, between what it is for and how to store it.
+    return created["stdout"].splitlines()[1].strip()
 
 
 def run_phases(environment: dict[str, str], *, seconds: int) -> dict:
@@ -115,6 +137,7 @@ def run_phases(environment: dict[str, str], *, seconds: int) -> dict:
             "CUSTOPS_LOAD_EMAIL": f"viewer1@{ORG}.custops.local",
             "CUSTOPS_LOAD_PASSWORD": DEMO_PASSWORD,
         }
+        _warm_up(host, key)
         alone = locust_phase(host, locust_env, seconds=seconds)
         print(f"alone: {alone['total']['requests']:,} requests, {alone['total']['failures']} failures", flush=True)
 
@@ -192,6 +215,18 @@ def locust_phase(host: str, environment: dict[str, str], *, seconds: int) -> dic
         else:
             routes[row["Name"]] = figures
     return {"seconds": seconds, "total": total, "routes": routes}
+
+
+def _warm_up(host: str, key: str) -> None:
+    """Every gunicorn worker loads its code on its first requests: not what a user of a running site waits for."""
+    import urllib.request
+
+    api = {"Authorization": f"Bearer {key}"}
+    for _ in range(4 * WORKERS):
+        for path, headers in (("/accounts/login/", {}), ("/api/v1/customers/?limit=50", api)):
+            request = urllib.request.Request(host + path, headers=headers)
+            with urllib.request.urlopen(request, timeout=60) as response:
+                response.read()
 
 
 def _free_port() -> int:
