@@ -67,7 +67,7 @@ class ApiUser(HttpUser):
 
     @task(2)
     def scores(self) -> None:
-        self.client.get("/api/v1/scores/?limit=50", name="api: scores page")
+        self.client.get("/api/v1/scores/?limit=50&ordering=-customer_value", name="api: scores page")
 
     @task(1)
     def kpis(self) -> None:
