@@ -26,8 +26,11 @@ def _label(value: float) -> str:
     return f"{value:g}"
 
 
-def loglog_chart(*, title: str, x_label: str, y_label: str, series: dict[str, list[tuple[float, float]]]) -> str:
-    """Every point must be positive (a log axis has no zero)."""
+def loglog_chart(
+    *, title: str, x_label: str, y_label: str, series: dict[str, list[tuple[float, float]]], linear_guide: bool = True
+) -> str:
+    """Every point must be positive (a log axis has no zero). With ``linear_guide``, a dashed grey line of slope 1
+    through the first series' first point shows what linear growth would look like."""
     points = [point for values in series.values() for point in values]
     if not points or any(x <= 0 or y <= 0 for x, y in points):
         raise ValueError("a log-log chart needs at least one point, all coordinates positive")
@@ -64,6 +67,21 @@ def loglog_chart(*, title: str, x_label: str, y_label: str, series: dict[str, li
         f'<text x="18" y="{TOP + plot_height / 2}" text-anchor="middle" '
         f'transform="rotate(-90 18 {TOP + plot_height / 2})">{escape(y_label)}</text>'
     )
+    if linear_guide:
+        first_x, first_y = min(next(iter(series.values())))
+        last_x = 10**x_high
+        last_y = min(first_y * last_x / first_x, 10**y_high)
+        last_x = first_x * last_y / first_y
+        parts.append(
+            f'<line x1="{px(first_x):.1f}" y1="{py(first_y):.1f}" x2="{px(last_x):.1f}" y2="{py(last_y):.1f}" '
+            'stroke="#9ca3af" stroke-dasharray="6 4"/>'
+        )
+        guide_y = TOP + 16 + len(series) * 18
+        parts.append(
+            f'<line x1="{LEFT + 12}" y1="{guide_y - 3}" x2="{LEFT + 24}" y2="{guide_y - 3}" stroke="#9ca3af" '
+            'stroke-dasharray="3 2"/>'
+        )
+        parts.append(f'<text x="{LEFT + 30}" y="{guide_y + 1}">linear growth (slope 1)</text>')
     for index, (name, values) in enumerate(series.items()):
         colour = COLOURS[index % len(COLOURS)]
         coordinates = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(values))
