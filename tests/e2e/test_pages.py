@@ -87,6 +87,8 @@ def log_in(page, email: str, password: str = TEST_PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.locator("#login-form button[type=submit]").click()
     expect(page.locator("#current-user")).to_be_visible()
+    # The page's deferred scripts (custops.js: auto-submitting selects, confirmations) run just before this.
+    page.wait_for_load_state("domcontentloaded")
 
 
 def mark_page(page) -> None:

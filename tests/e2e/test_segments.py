@@ -67,6 +67,8 @@ def log_in(page, email: str) -> None:
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.locator("#login-form button[type=submit]").click()
     expect(page.locator("#current-user")).to_be_visible()
+    # The page's deferred scripts (custops.js: auto-submitting selects, confirmations) run just before this.
+    page.wait_for_load_state("domcontentloaded")
 
 
 def condition(page, path: str):
