@@ -454,8 +454,7 @@ def _import_alive(job: ImportJob, *, silent_since: float) -> bool:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s"
-                " AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+                f"SELECT EXISTS ({advisory_locks.HELD_SQL.format(namespace='%s', key='%s')})",
                 [IMPORT_LOCK_NAMESPACE, job.pk],
             )
             return cursor.fetchone()[0]

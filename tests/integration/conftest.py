@@ -128,6 +128,26 @@ def start_celery_worker(start_process, env: dict[str, str], name: str) -> Manage
     return worker
 
 
+def start_celery_beat(start_process, env: dict[str, str], schedule_dir: Path) -> ManagedProcess:
+    """Start beat on the real schedule (its state file in ``schedule_dir``) and wait until it runs."""
+    beat = start_process(
+        "celery-beat",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(schedule_dir / "beat-schedule"),
+        ],
+        env,
+    )
+    beat.wait_for_output("beat: Starting", timeout=60)
+    return beat
+
+
 @pytest.fixture
 def celery_worker(real_services, start_process):
     """A real Celery worker (solo pool) consuming from Redis, with the test database."""

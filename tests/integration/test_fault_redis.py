@@ -20,7 +20,7 @@ from collections import Counter
 import pytest
 
 from accounts.services import api_key_create
-from tests.integration.conftest import BIN, free_port, start_celery_worker
+from tests.integration.conftest import BIN, free_port, start_celery_beat, start_celery_worker
 from tests.webhooks.conftest import start_receiver
 from webhooks import services
 from webhooks.models import DeliveryStatus, WebhookDelivery
@@ -82,20 +82,7 @@ def test_redis_down_for_30_seconds_loses_no_customer_and_no_webhook(org, real_se
     }
     redis = start_redis()
     worker = start_celery_worker(start_process, env, "worker")
-    beat = start_process(
-        "beat",
-        [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(worker.log_path.parent / "beat-schedule"),
-        ],
-        env,
-    )
+    beat = start_celery_beat(start_process, env, worker.log_path.parent)
     web_port = free_port()
     web = start_process(
         "gunicorn",
@@ -103,7 +90,6 @@ def test_redis_down_for_30_seconds_loses_no_customer_and_no_webhook(org, real_se
         env,
     )
     web.wait_for_output("Booting worker", timeout=60)
-    beat.wait_for_output("beat: Starting", timeout=60)
     services.endpoint_create(org=org, url=receiver.url, event_types=["customer.created"])
     _, key = api_key_create(org=org, name="outage", scopes=["read", "write"])
     base = f"http://127.0.0.1:{web_port}"

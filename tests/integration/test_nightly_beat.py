@@ -19,7 +19,7 @@ from reporting.models import NIGHTLY, JobRun, JobStatus, KpiSnapshot
 from retention.models import ClvModelReport
 from segmentation.models import CustomerScore
 from tests.factories import CustomerFactory, OrderFactory
-from tests.integration.conftest import BIN
+from tests.integration.conftest import start_celery_beat
 
 pytestmark = pytest.mark.integration
 
@@ -38,21 +38,9 @@ def test_beat_starts_the_nightly_run_and_the_worker_scores_the_organization(
         for days_ago in range(10 + number, 360, 45 + 5 * number):
             OrderFactory(customer=customer, ordered_at=now - datetime.timedelta(days=days_ago), amount=Decimal("25"))
 
-    beat = start_process(
-        "celery-beat",
-        [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(celery_worker.log_path.parent / "beat-schedule"),
-        ],
-        {**real_services, "NIGHTLY_FANOUT_MINUTE": "*"},
+    beat = start_celery_beat(
+        start_process, {**real_services, "NIGHTLY_FANOUT_MINUTE": "*"}, celery_worker.log_path.parent
     )
-    beat.wait_for_output("beat: Starting", timeout=60)
 
     yesterday = (now.astimezone(datetime.UTC) - datetime.timedelta(days=1)).date()
     deadline = time.monotonic() + 150

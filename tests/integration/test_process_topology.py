@@ -10,7 +10,7 @@ import pytest
 from accounts.services import api_key_create
 from reporting.models import JobRun, JobStatus
 from tests.factories import CustomerFactory
-from tests.integration.conftest import BIN, free_port
+from tests.integration.conftest import BIN, free_port, start_celery_beat
 
 pytestmark = pytest.mark.integration
 
@@ -48,20 +48,7 @@ def test_gunicorn_worker_and_beat_serve_the_product_together(
         {**real_services, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "CUSTOPS_METRICS_TOKEN": "topology-token"},
     )
     web.wait_for_output("Booting worker", timeout=60)
-    beat = start_process(
-        "celery-beat",
-        [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(web.log_path.parent / "beat-schedule"),
-        ],
-        real_services,
-    )
+    beat = start_celery_beat(start_process, real_services, web.log_path.parent)
     CustomerFactory(organization=org, external_id="TOPO-1", name="Topology Tester")
     _, key = api_key_create(org=org, name="topology", scopes=["read"])
     base = f"http://127.0.0.1:{port}"
@@ -91,8 +78,6 @@ def test_gunicorn_worker_and_beat_serve_the_product_together(
     count = 'custops_http_request_duration_seconds_count{method="GET",route="api:customer-list",status_class="2xx"}'
     assert f"{count} 7.0" in body.decode(), body.decode()[-3000:]
     assert "Topology Tester" not in web.output() and "TOPO-1" not in web.output()
-
-    beat.wait_for_output("beat: Starting", timeout=60)
 
     from reporting.tasks import nightly_for_org
 
